@@ -1,0 +1,90 @@
+# trainenv — build, test and run. `make help` lists the targets.
+
+# Versions of the tools the project builds itself (see e2e/tools). Change them here only.
+KUBE_VERSION ?= v1.37.2
+ETCD_VERSION ?= v3.6.5
+KWOK_VERSION ?= v0.8.0
+CONTROLLER_GEN_VERSION ?= v0.23.0
+
+BIN := $(CURDIR)/bin
+# envtest reads kube-apiserver and etcd from here (KUBEBUILDER_ASSETS).
+ENVTEST_ASSETS := $(BIN)/k8s/$(KUBE_VERSION)
+CONTROLLER_GEN := $(BIN)/controller-gen
+IMG ?= trainenv/manager:dev
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
+	$(CONTROLLER_GEN) object paths="./..."
+
+.PHONY: fmt
+fmt: ## go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	go vet ./...
+
+.PHONY: tidy
+tidy: ## go mod tidy.
+	go mod tidy
+
+.PHONY: verify
+verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
+	@if [ -n "$$(git status --porcelain)" ]; then \
+	  echo "make verify: the tree is dirty after regenerating; commit the result:"; \
+	  git status --porcelain; git --no-pager diff --stat; exit 1; \
+	fi
+
+.PHONY: test
+test: manifests generate envtest-assets ## Unit tests and controller tests against a real kube-apiserver and etcd.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
+
+##@ Build
+
+.PHONY: build
+build: generate ## Build the manager binary.
+	go build -o $(BIN)/manager ./cmd
+
+.PHONY: run
+run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
+	go run ./cmd --health-probe-bind-address=:8081 --metrics-bind-address=:8080
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	kubectl apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconfig.
+	kubectl delete --ignore-not-found -f config/crd/bases
+
+##@ Tools (built from the Go module proxy, cached outside the clone by version)
+
+$(CONTROLLER_GEN):
+	e2e/tools/go-install.sh controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen $(CONTROLLER_GEN_VERSION) $(BIN)
+
+.PHONY: envtest-assets
+envtest-assets: $(ENVTEST_ASSETS)/kube-apiserver $(ENVTEST_ASSETS)/etcd ## Build kube-apiserver and etcd for envtest.
+
+$(ENVTEST_ASSETS)/kube-apiserver:
+	e2e/tools/build-kube.sh $(KUBE_VERSION) $(ENVTEST_ASSETS) kube-apiserver
+
+$(ENVTEST_ASSETS)/etcd:
+	e2e/tools/build-etcd.sh $(ETCD_VERSION) $(ENVTEST_ASSETS)

@@ -1,0 +1,86 @@
+package v1alpha1
+
+// Condition types and their reasons, declared together. Every condition is positive
+// polarity: True is good. Reasons are stable CamelCase words that tools may match on;
+// messages are for people and say what to do.
+
+const (
+	// ConditionReady summarises the others: True when the environment is running the
+	// verified, pinned image on a compatible node, or is suspended as asked.
+	ConditionReady = "Ready"
+
+	// ReasonReady: everything is in place.
+	ReasonReady = "Ready"
+	// ReasonSuspended: spec.suspend is true.
+	ReasonSuspended = "Suspended"
+	// ReasonProgressing: the environment is moving towards Ready; nothing needs doing.
+	ReasonProgressing = "Progressing"
+)
+
+const (
+	// ConditionImageResolved is True when the image reference has been resolved to a
+	// digest that the workload is pinned to.
+	ConditionImageResolved = "ImageResolved"
+
+	// ReasonResolved: the tag (or digest) was resolved and pinned.
+	ReasonResolved = "Resolved"
+	// ReasonTagMoved: the tag now points at another digest; the environment stays on its
+	// pinned digest because updatePolicy is Pinned (condition stays True).
+	ReasonTagMoved = "TagMoved"
+	// ReasonInvalidReference: spec.image does not parse as an image reference.
+	ReasonInvalidReference = "InvalidReference"
+	// ReasonImageNotFound: the registry has no such repository, tag or digest.
+	ReasonImageNotFound = "ImageNotFound"
+	// ReasonRegistryUnauthorized: the registry refused the credentials (or their absence).
+	ReasonRegistryUnauthorized = "RegistryUnauthorized"
+	// ReasonRegistryUnavailable: the registry could not be reached or failed.
+	ReasonRegistryUnavailable = "RegistryUnavailable"
+	// ReasonPlatformNotFound: a multi-platform image has no manifest for spec.platform.
+	ReasonPlatformNotFound = "PlatformNotFound"
+	// ReasonPullSecretNotFound: an imagePullSecrets entry names a Secret that does not exist.
+	ReasonPullSecretNotFound = "PullSecretNotFound"
+)
+
+const (
+	// ConditionVerified is True when the pinned digest passed the cluster's trust policy.
+	ConditionVerified = "Verified"
+
+	// ReasonVerificationNotEnforced: this operator build does not verify signatures; the
+	// image is pinned but its origin is not proven (status Unknown, never True).
+	ReasonVerificationNotEnforced = "VerificationNotEnforced"
+	// ReasonWaitingForImage: nothing to verify until the image is resolved.
+	ReasonWaitingForImage = "WaitingForImage"
+)
+
+const (
+	// ConditionCompatible is True when some node can run the environment: enough GPUs of
+	// the requested resource and product.
+	ConditionCompatible = "Compatible"
+
+	// ReasonCompatible: at least one node fits.
+	ReasonCompatible = "Compatible"
+	// ReasonNoGPURequested: a CPU-only environment; any node fits.
+	ReasonNoGPURequested = "NoGPURequested"
+	// ReasonNoGPUNodes: no node advertises the GPU resource in the requested count.
+	ReasonNoGPUNodes = "NoGPUNodes"
+	// ReasonNoMatchingProduct: nodes have GPUs, but none of the requested products.
+	ReasonNoMatchingProduct = "NoMatchingProduct"
+)
+
+const (
+	// ConditionWorkloadReady is True when the environment's pod is running and ready.
+	ConditionWorkloadReady = "WorkloadReady"
+
+	// ReasonPodReady: the pod is running and ready.
+	ReasonPodReady = "PodReady"
+	// ReasonPodStarting: the workload exists and its pod is being scheduled or started.
+	ReasonPodStarting = "PodStarting"
+	// ReasonUnschedulable: the scheduler cannot place the pod; its message says why.
+	ReasonUnschedulable = "Unschedulable"
+	// ReasonContainerFailing: the container keeps failing (crash loop, image pull error).
+	ReasonContainerFailing = "ContainerFailing"
+	// ReasonWorkloadSuspended: scaled to zero because spec.suspend is true.
+	ReasonWorkloadSuspended = "WorkloadSuspended"
+	// ReasonWaitingForChecks: no workload until the image is resolved, verified and compatible.
+	ReasonWaitingForChecks = "WaitingForChecks"
+)

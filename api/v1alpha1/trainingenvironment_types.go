@@ -1,0 +1,239 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// UpdatePolicy says what happens when the image tag moves to a new digest.
+// +kubebuilder:validation:Enum=Pinned;FollowTag
+type UpdatePolicy string
+
+const (
+	// UpdatePolicyPinned resolves the tag once and keeps that digest for the life of the
+	// environment. A later move of the tag is reported (condition and event), never applied.
+	UpdatePolicyPinned UpdatePolicy = "Pinned"
+	// UpdatePolicyFollowTag re-resolves the tag periodically and rolls the environment to the
+	// new digest, which must pass verification again before it runs.
+	UpdatePolicyFollowTag UpdatePolicy = "FollowTag"
+)
+
+// TrainingEnvironmentSpec is the desired environment: which image, on how many GPUs, reached how.
+// +kubebuilder:validation:XValidation:rule="!has(self.ssh) || !self.ssh.enabled || has(self.ssh.authorizedKeysSecretRef)",message="ssh.enabled requires ssh.authorizedKeysSecretRef: SSH is key-only, name the Secret holding the authorized_keys"
+type TrainingEnvironmentSpec struct {
+	// Image is the container image, by tag (registry/repo:tag) or by digest
+	// (registry/repo@sha256:...). The controller resolves a tag to a digest and the
+	// environment only ever runs that digest.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.matches('^((([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])([.]([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*)(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$')",message="image must be an image reference such as registry.example.com/team/pytorch:2.4-cuda12.4 or registry.example.com/team/pytorch@sha256:<64 hex digits> (lower-case repository, optional :tag, optional @digest)"
+	Image string `json:"image"`
+
+	// ImagePullSecrets name Secrets in this namespace (kubernetes.io/dockerconfigjson or
+	// kubernetes.io/dockercfg) used both by the controller to resolve the image and by the pod.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// UpdatePolicy says what happens when the tag moves: Pinned keeps the first digest and
+	// reports the move; FollowTag re-resolves every FollowTagIntervalSeconds and rolls to it.
+	// +optional
+	// +kubebuilder:default=Pinned
+	UpdatePolicy UpdatePolicy `json:"updatePolicy,omitempty"`
+
+	// FollowTagIntervalSeconds is how often the tag is looked up again (FollowTag), or
+	// checked for moves to report (Pinned). Ignored for images given by digest.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=60
+	// +kubebuilder:validation:Maximum=86400
+	FollowTagIntervalSeconds int32 `json:"followTagIntervalSeconds,omitempty"`
+
+	// Platform selects the manifest of a multi-platform image, as os/architecture[/variant].
+	// +optional
+	// +kubebuilder:default="linux/amd64"
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$`
+	Platform string `json:"platform,omitempty"`
+
+	// GPU is what the environment needs of GPUs. Omitted: a CPU-only environment.
+	// +optional
+	GPU *GPUSpec `json:"gpu,omitempty"`
+
+	// CUDA states the image's CUDA requirement explicitly. Omitted: it is read from the
+	// image's NVIDIA_REQUIRE_CUDA / CUDA_VERSION environment.
+	// +optional
+	CUDA *CUDASpec `json:"cuda,omitempty"`
+
+	// Resources are the CPU and memory the environment requests (memory is also its limit).
+	// +optional
+	Resources *ResourcesSpec `json:"resources,omitempty"`
+
+	// ShmSize is the size of /dev/shm, a memory-backed volume. PyTorch data loaders with
+	// workers pass tensors through shared memory; the container runtime's 64Mi default makes
+	// them fail with "bus error". It counts against the memory limit.
+	// +optional
+	// +kubebuilder:default="1Gi"
+	ShmSize *resource.Quantity `json:"shmSize,omitempty"`
+
+	// Jupyter configures the Jupyter server in the environment.
+	// +optional
+	Jupyter *JupyterSpec `json:"jupyter,omitempty"`
+
+	// SSH configures the SSH server in the environment.
+	// +optional
+	SSH *SSHSpec `json:"ssh,omitempty"`
+
+	// Workspace is a persistent volume mounted into the environment. It survives suspend
+	// and pod restarts. Omitted: no persistent storage.
+	// +optional
+	Workspace *WorkspaceSpec `json:"workspace,omitempty"`
+
+	// Suspend stops the environment and frees its GPUs; the workspace is kept.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// GPUSpec is what the environment needs of GPUs.
+type GPUSpec struct {
+	// Count is the number of GPUs, requested as an extended resource. 0 means none.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=64
+	Count int32 `json:"count,omitempty"`
+
+	// ResourceName is the extended resource that device plugins advertise GPUs as.
+	// +optional
+	// +kubebuilder:default="nvidia.com/gpu"
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+	ResourceName string `json:"resourceName,omitempty"`
+
+	// Products restricts the environment to nodes whose GPU product (the
+	// nvidia.com/gpu.product node label, e.g. NVIDIA-A100-SXM4-80GB) is one of these.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=63
+	Products []string `json:"products,omitempty"`
+}
+
+// CUDASpec is an explicit CUDA requirement.
+type CUDASpec struct {
+	// Require uses the syntax of the NVIDIA_REQUIRE_CUDA variable of CUDA images, e.g.
+	// "cuda>=12.4" or "cuda>=12.4 brand=tesla,driver>=535,driver<536".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('cuda>=')",message="cuda.require must start with cuda>=MAJOR.MINOR, as NVIDIA_REQUIRE_CUDA does"
+	Require string `json:"require"`
+}
+
+// ResourcesSpec is the CPU and memory of the environment.
+type ResourcesSpec struct {
+	// CPU requested, e.g. "8".
+	// +optional
+	CPU *resource.Quantity `json:"cpu,omitempty"`
+	// Memory requested and used as the limit, e.g. "64Gi".
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+}
+
+// SecretKeyReference names a key of a Secret in the environment's namespace.
+type SecretKeyReference struct {
+	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key in the Secret's data. Defaults depend on the use.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// JupyterSpec configures the Jupyter server. Authentication is always on.
+type JupyterSpec struct {
+	// Enabled runs the Jupyter server.
+	// +required
+	Enabled bool `json:"enabled"`
+
+	// TokenSecretRef names the Secret key holding the access token (key defaults to
+	// "token"). Omitted: the operator generates a random token in a Secret of its own.
+	// +optional
+	TokenSecretRef *SecretKeyReference `json:"tokenSecretRef,omitempty"`
+
+	// WebsocketPingIntervalSeconds keeps idle browser tabs connected through proxies and
+	// the kubelet's streaming idle timeout.
+	// +optional
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=3600
+	WebsocketPingIntervalSeconds int32 `json:"websocketPingIntervalSeconds,omitempty"`
+
+	// CullIdleKernelsAfterSeconds shuts down kernels idle this long. Omitted: never, so
+	// that long-running training is not culled by surprise.
+	// +optional
+	// +kubebuilder:validation:Minimum=300
+	CullIdleKernelsAfterSeconds *int32 `json:"cullIdleKernelsAfterSeconds,omitempty"`
+}
+
+// SSHSpec configures the SSH server. It is key-only: passwords are never accepted.
+type SSHSpec struct {
+	// Enabled runs the SSH server.
+	// +required
+	Enabled bool `json:"enabled"`
+
+	// AuthorizedKeysSecretRef names the Secret key holding the authorized_keys file (key
+	// defaults to "authorized_keys"). Required when enabled.
+	// +optional
+	AuthorizedKeysSecretRef *SecretKeyReference `json:"authorizedKeysSecretRef,omitempty"`
+
+	// ClientAliveIntervalSeconds is how often the server probes an idle client.
+	// +optional
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=3600
+	ClientAliveIntervalSeconds int32 `json:"clientAliveIntervalSeconds,omitempty"`
+
+	// ClientAliveCountMax is how many unanswered probes end a session: with the defaults a
+	// client that vanished is dropped after five minutes, a live one is never dropped.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	ClientAliveCountMax int32 `json:"clientAliveCountMax,omitempty"`
+
+	// TCPKeepAlive turns on TCP keepalives as well.
+	// +optional
+	// +kubebuilder:default=true
+	TCPKeepAlive *bool `json:"tcpKeepAlive,omitempty"`
+}
+
+// WorkspaceSpec is the persistent workspace volume.
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="workspace.storageClassName cannot be changed once set"
+type WorkspaceSpec struct {
+	// Size of the volume. It may grow (where the storage class allows expansion), not shrink.
+	// +required
+	Size resource.Quantity `json:"size"`
+
+	// StorageClassName of the volume. Omitted: the cluster's default class.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// MountPath where the workspace appears in the container.
+	// +optional
+	// +kubebuilder:default="/workspace"
+	// +kubebuilder:validation:Pattern=`^/[^:]*$`
+	// +kubebuilder:validation:MaxLength=1024
+	MountPath string `json:"mountPath,omitempty"`
+
+	// KeepOnDelete keeps the volume when the TrainingEnvironment is deleted, so that work is
+	// never lost by accident; delete the PersistentVolumeClaim by hand when done.
+	// +optional
+	// +kubebuilder:default=true
+	KeepOnDelete *bool `json:"keepOnDelete,omitempty"`
+}

@@ -1,0 +1,68 @@
+// Package reconcileerror tells apart the three ways a reconcile step can fail to finish, as
+// the best operators do:
+//
+//   - Stalled: only the user can fix it (bad spec, no compatible node). Reported in a
+//     condition; no requeue, since retrying cannot help. A spec change or a watched object
+//     changing starts a new pass.
+//   - Waiting: something expected is not there yet. Requeue after a delay, not an error.
+//   - any other error: transient (registry down, API conflict). Returned to the
+//     controller, which retries with exponential backoff.
+package reconcileerror
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Stalled is an error that needs the user to act.
+type Stalled struct {
+	Reason  string
+	Message string
+}
+
+func (e *Stalled) Error() string { return fmt.Sprintf("%s: %s", e.Reason, e.Message) }
+
+// NewStalled returns a Stalled error with a condition reason and an actionable message.
+func NewStalled(reason, format string, args ...any) *Stalled {
+	return &Stalled{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Waiting means the pass cannot go on yet and should be retried after RequeueAfter.
+type Waiting struct {
+	Reason       string
+	Message      string
+	RequeueAfter time.Duration
+}
+
+func (e *Waiting) Error() string { return fmt.Sprintf("%s: %s", e.Reason, e.Message) }
+
+// NewWaiting returns a Waiting error.
+func NewWaiting(after time.Duration, reason, format string, args ...any) *Waiting {
+	return &Waiting{Reason: reason, Message: fmt.Sprintf(format, args...), RequeueAfter: after}
+}
+
+// IsStalled reports whether err, or an error it wraps, is Stalled.
+func IsStalled(err error) bool {
+	var s *Stalled
+	return errors.As(err, &s)
+}
+
+// ToResult turns the outcome of a pass into what controller-runtime expects: stalled
+// passes end quietly, waiting passes requeue after their delay, others return the error.
+func ToResult(res ctrl.Result, err error) (ctrl.Result, error) {
+	if err == nil {
+		return res, nil
+	}
+	var stalled *Stalled
+	if errors.As(err, &stalled) {
+		return ctrl.Result{}, nil
+	}
+	var waiting *Waiting
+	if errors.As(err, &waiting) {
+		return ctrl.Result{RequeueAfter: waiting.RequeueAfter}, nil
+	}
+	return ctrl.Result{}, err
+}

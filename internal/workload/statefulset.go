@@ -1,0 +1,140 @@
+package workload
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+)
+
+// StatefulSet renders the environment's workload running pinnedImage (repo@sha256:...).
+//
+// A StatefulSet of one replica rather than a bare Pod: its controller recreates the pod
+// after an eviction or node loss, and it never runs two pods at once (a Deployment's
+// rolling update would surge a second pod onto the ReadWriteOnce workspace and hold a
+// second set of GPUs). Suspend is replicas: 0.
+func StatefulSet(te *trainenvv1.TrainingEnvironment, pinnedImage string) *appsv1.StatefulSet {
+	labels := Labels(te)
+	replicas := int32(1)
+	if te.Spec.Suspend {
+		replicas = 0
+	}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: StatefulSetName(te), Namespace: te.Namespace, Labels: labels},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    &replicas,
+			ServiceName: StatefulSetName(te),
+			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{LabelEnvironment: te.Name}},
+			// Parallel: the single pod is replaced without waiting on ordinals.
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       podSpec(te, pinnedImage),
+			},
+		},
+	}
+}
+
+func podSpec(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.PodSpec {
+	spec := corev1.PodSpec{
+		// The environment talks to no API server: no token in the pod.
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		ImagePullSecrets:             te.Spec.ImagePullSecrets,
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To(UserID),
+			RunAsGroup:     ptr.To(UserID),
+			FSGroup:        ptr.To(UserID),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{container(te, pinnedImage)},
+		Volumes:    volumes(te),
+	}
+	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
+		// GPU nodes are commonly tainted so that only GPU workloads land there.
+		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		if len(gpu.Products) > 0 {
+			spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: LabelGPUProduct, Operator: corev1.NodeSelectorOpIn, Values: gpu.Products}},
+				}}},
+			}}
+		}
+	}
+	return spec
+}
+
+// LabelGPUProduct is the node label (NVIDIA GPU Feature Discovery's name) for the GPU product.
+const LabelGPUProduct = "nvidia.com/gpu.product"
+
+func container(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.Container {
+	c := corev1.Container{
+		Name:  ContainerName,
+		Image: pinnedImage,
+		// The image is pinned by digest, so IfNotPresent can never run other content.
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Resources:       resources(te),
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			RunAsNonRoot:             ptr.To(true),
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		VolumeMounts: []corev1.VolumeMount{{Name: shmVolume, MountPath: "/dev/shm"}},
+	}
+	if ws := te.Spec.Workspace; ws != nil {
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: workspaceVolume, MountPath: ws.MountPath})
+		c.WorkingDir = ws.MountPath
+	}
+	return c
+}
+
+func resources(te *trainenvv1.TrainingEnvironment) corev1.ResourceRequirements {
+	req := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	if r := te.Spec.Resources; r != nil {
+		if r.CPU != nil {
+			req.Requests[corev1.ResourceCPU] = *r.CPU
+		}
+		if r.Memory != nil {
+			req.Requests[corev1.ResourceMemory] = *r.Memory
+			req.Limits[corev1.ResourceMemory] = *r.Memory
+		}
+	}
+	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
+		// Extended resources cannot be overcommitted: request and limit must be equal.
+		n := *resource.NewQuantity(int64(gpu.Count), resource.DecimalSI)
+		req.Requests[corev1.ResourceName(gpu.ResourceName)] = n
+		req.Limits[corev1.ResourceName(gpu.ResourceName)] = n
+	}
+	if len(req.Requests) == 0 {
+		req.Requests = nil
+	}
+	if len(req.Limits) == 0 {
+		req.Limits = nil
+	}
+	return req
+}
+
+func volumes(te *trainenvv1.TrainingEnvironment) []corev1.Volume {
+	vols := []corev1.Volume{{
+		Name: shmVolume,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium:    corev1.StorageMediumMemory,
+			SizeLimit: te.Spec.ShmSize,
+		}},
+	}}
+	if te.Spec.Workspace != nil {
+		vols = append(vols, corev1.Volume{
+			Name: workspaceVolume,
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: WorkspaceClaimName(te),
+			}},
+		})
+	}
+	return vols
+}
