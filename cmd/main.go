@@ -1,0 +1,107 @@
+// Command manager runs the trainenv controller manager.
+package main
+
+import (
+	"flag"
+	"os"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/registry"
+	"github.com/trainenv/trainenv/internal/trust"
+	"github.com/trainenv/trainenv/internal/workload"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr string
+		leaderElect            bool
+		concurrency            int
+		digestCacheSize        int
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that several replicas can run with one active.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "TrainingEnvironments reconciled in parallel.")
+	flag.IntVar(&digestCacheSize, "digest-cache-size", 4096, "Resolved image digests kept in memory (manifests are immutable).")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	setupLog := ctrl.Log.WithName("setup")
+
+	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize); err != nil {
+		setupLog.Error(err, "manager exited")
+		os.Exit(1)
+	}
+}
+
+func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := trainenvv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "trainenv-manager.trainenv.io",
+		Cache:                  cacheOptions(),
+	})
+	if err != nil {
+		return err
+	}
+	r := &controller.TrainingEnvironmentReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("trainenv"),
+		Resolver:  registry.NewResolver(nil, digestCacheSize),
+		Verifier:  trust.NotEnforced{},
+		Clock:     clock.RealClock{},
+	}
+	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: concurrency}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// cacheOptions caches only the workload objects trainenv made (by label), not every pod,
+// StatefulSet, Service and claim of the cluster.
+func cacheOptions() cache.Options {
+	req, err := labels.NewRequirement(workload.LabelEnvironment, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	owned := cache.ByObject{Label: labels.NewSelector().Add(*req)}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}:                   owned,
+		&appsv1.StatefulSet{}:           owned,
+		&corev1.Service{}:               owned,
+		&corev1.PersistentVolumeClaim{}: owned,
+	}}
+}

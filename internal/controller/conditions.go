@@ -1,0 +1,71 @@
+package controller
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/reconcileerror"
+)
+
+// setCondition sets a condition for the current generation and reports whether its status,
+// reason or message changed (callers emit events only then, so nothing repeats).
+func setCondition(te *trainenvv1.TrainingEnvironment, condType string, status metav1.ConditionStatus, reason, message string) bool {
+	old := meta.FindStatusCondition(te.Status.Conditions, condType)
+	changed := old == nil || old.Status != status || old.Reason != reason || old.Message != message
+	meta.SetStatusCondition(&te.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: te.Generation,
+	})
+	return changed
+}
+
+// setConditionIfAbsent sets a condition only if it was never set: a step that did not run
+// this pass leaves what an earlier pass observed (e.g. a running workload) in place.
+func setConditionIfAbsent(te *trainenvv1.TrainingEnvironment, condType string, status metav1.ConditionStatus, reason, message string) {
+	if meta.FindStatusCondition(te.Status.Conditions, condType) == nil {
+		setCondition(te, condType, status, reason, message)
+	}
+}
+
+// summarize sets Ready and the phase from the other conditions and the pass's outcome.
+func summarize(te *trainenvv1.TrainingEnvironment, passErr error) {
+	for _, t := range []string{trainenvv1.ConditionImageResolved, trainenvv1.ConditionVerified, trainenvv1.ConditionCompatible} {
+		c := meta.FindStatusCondition(te.Status.Conditions, t)
+		if c == nil || c.Status == metav1.ConditionFalse || (c.Status == metav1.ConditionUnknown && c.Reason != trainenvv1.ReasonVerificationNotEnforced) {
+			notReady(te, c, t, passErr)
+			return
+		}
+	}
+	w := meta.FindStatusCondition(te.Status.Conditions, trainenvv1.ConditionWorkloadReady)
+	switch {
+	case w != nil && w.Reason == trainenvv1.ReasonWorkloadSuspended:
+		te.Status.Phase = trainenvv1.PhaseSuspended
+		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonSuspended,
+			"suspended as asked: GPUs are free and the workspace is kept; set spec.suspend to false to resume")
+	case w != nil && w.Status == metav1.ConditionTrue:
+		te.Status.Phase = trainenvv1.PhaseRunning
+		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonReady,
+			fmt.Sprintf("running %s on node %s", te.Status.Image.Resolved, te.Status.NodeName))
+	default:
+		notReady(te, w, trainenvv1.ConditionWorkloadReady, passErr)
+	}
+}
+
+// notReady sets Ready False with the reason and message of the condition that holds it up.
+func notReady(te *trainenvv1.TrainingEnvironment, blocking *metav1.Condition, condType string, passErr error) {
+	reason, message := trainenvv1.ReasonProgressing, condType+" is not yet known"
+	if blocking != nil {
+		reason, message = blocking.Reason, blocking.Message
+	}
+	switch {
+	case reconcileerror.IsStalled(passErr) || (blocking != nil && blocking.Reason == trainenvv1.ReasonContainerFailing):
+		te.Status.Phase = trainenvv1.PhaseFailed
+	case condType == trainenvv1.ConditionWorkloadReady && blocking != nil && blocking.Reason != trainenvv1.ReasonWaitingForChecks:
+		te.Status.Phase = trainenvv1.PhaseStarting
+	default:
+		te.Status.Phase = trainenvv1.PhasePending
+	}
+	setCondition(te, trainenvv1.ConditionReady, metav1.ConditionFalse, reason, message)
+}

@@ -1,0 +1,75 @@
+package controller
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/workload"
+)
+
+// podStatus is what the environment's pod says about WorkloadReady.
+type podStatus struct {
+	ready   bool
+	reason  string
+	message string
+	// warning marks states the user must notice (an event is emitted).
+	warning bool
+}
+
+// failingWaitReasons are container waiting reasons that will not clear by themselves.
+var failingWaitReasons = map[string]bool{
+	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "InvalidImageName": true,
+}
+
+// podState reads the pod (nil: not created yet) as a pure function.
+func podState(pod *corev1.Pod, pinned string) podStatus {
+	if pod == nil {
+		return podStatus{reason: trainenvv1.ReasonPodStarting, message: "waiting for the StatefulSet to create the pod"}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return podStatus{reason: trainenvv1.ReasonUnschedulable, warning: true,
+				message: fmt.Sprintf("pod %s cannot be scheduled: %s", pod.Name, c.Message)}
+		}
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && failingWaitReasons[w.Reason] {
+			return podStatus{reason: trainenvv1.ReasonContainerFailing, warning: true,
+				message: fmt.Sprintf("container %s of pod %s: %s: %s", cs.Name, pod.Name, w.Reason, w.Message)}
+		}
+	}
+	if !runs(pod, pinned) {
+		return podStatus{reason: trainenvv1.ReasonPodStarting, message: fmt.Sprintf("pod %s is being replaced to run %s", pod.Name, pinned)}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return podStatus{ready: true, reason: trainenvv1.ReasonPodReady, message: fmt.Sprintf("pod %s is ready on node %s", pod.Name, pod.Spec.NodeName)}
+		}
+	}
+	return podStatus{reason: trainenvv1.ReasonPodStarting, message: fmt.Sprintf("pod %s is %s", pod.Name, pod.Status.Phase)}
+}
+
+func runs(pod *corev1.Pod, pinned string) bool {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == workload.ContainerName {
+			return c.Image == pinned
+		}
+	}
+	return false
+}
+
+// connectCommands tells the user how to reach a ready environment.
+func connectCommands(te *trainenvv1.TrainingEnvironment) []string {
+	pod := workload.PodName(te)
+	cmds := []string{fmt.Sprintf("kubectl -n %s exec -it %s -c %s -- /bin/bash", te.Namespace, pod, workload.ContainerName)}
+	if te.Spec.Jupyter != nil && te.Spec.Jupyter.Enabled {
+		cmds = append(cmds, fmt.Sprintf("kubectl -n %s port-forward pod/%s 8888:8888", te.Namespace, pod))
+	}
+	if te.Spec.SSH != nil && te.Spec.SSH.Enabled {
+		cmds = append(cmds, fmt.Sprintf("kubectl -n %s port-forward pod/%s 2222:2222", te.Namespace, pod))
+	}
+	return cmds
+}

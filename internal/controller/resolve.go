@@ -1,0 +1,175 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/reconcileerror"
+	"github.com/trainenv/trainenv/internal/registry"
+)
+
+// pullSecretRetry is how long to wait for a missing pull Secret to be created.
+const pullSecretRetry = 30 * time.Second
+
+type tagCheck struct {
+	uid types.UID
+	at  time.Time
+}
+
+// resolveImage pins spec.image to a digest. A new image (or platform) is resolved at once;
+// a pinned tag is looked up again every followTagIntervalSeconds, to follow it (FollowTag)
+// or to report that it moved (Pinned). A digest reference is never looked up again.
+func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pass) error {
+	te := p.te
+	ref, err := registry.ParseReference(te.Spec.Image)
+	if err != nil {
+		setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionFalse, trainenvv1.ReasonInvalidReference,
+			fmt.Sprintf("%v; fix spec.image", err))
+		return reconcileerror.NewStalled(trainenvv1.ReasonInvalidReference, "%v", err)
+	}
+	pinned := te.Status.Image
+	isNew := pinned == nil || pinned.Requested != te.Spec.Image || pinned.Platform != te.Spec.Platform
+	interval := time.Duration(te.Spec.FollowTagIntervalSeconds) * time.Second
+	if !isNew {
+		p.pinned = pinned.Resolved
+		if registry.IsDigest(ref) {
+			return nil
+		}
+		if wait := r.untilTagCheck(te, interval); wait > 0 {
+			p.requeueAfter(wait)
+			return nil
+		}
+	}
+
+	secrets, err := r.pullSecrets(ctx, te)
+	if err != nil {
+		return err
+	}
+	res, err := r.Resolver.Resolve(ctx, registry.Request{Image: te.Spec.Image, Platform: te.Spec.Platform, PullSecrets: secrets})
+	if err != nil {
+		return r.resolveFailed(ctx, p, isNew, err, interval)
+	}
+	r.tagChecked.Store(client.ObjectKeyFromObject(te), tagCheck{uid: te.UID, at: r.Clock.Now()})
+	if !registry.IsDigest(ref) {
+		p.requeueAfter(interval)
+	}
+
+	switch {
+	case isNew || (te.Spec.UpdatePolicy == trainenvv1.UpdatePolicyFollowTag && res.Digest != pinned.Digest):
+		r.pin(te, res)
+	case res.TargetDigest != pinnedTarget(pinned):
+		if pinned.LatestDigest != res.TargetDigest {
+			r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonTagMoved, "Check",
+				"tag %s moved to %s; the environment stays on %s (updatePolicy Pinned)", te.Spec.Image, res.TargetDigest, pinned.Digest)
+		}
+		pinned.LatestDigest = res.TargetDigest
+		setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonTagMoved, fmt.Sprintf(
+			"tag %s now points at %s; this environment stays pinned to %s because updatePolicy is Pinned. "+
+				"To move to the new image, set updatePolicy: FollowTag or recreate the environment",
+			te.Spec.Image, res.TargetDigest, pinned.Digest))
+	default:
+		pinned.LatestDigest = ""
+		setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
+	}
+	p.pinned = te.Status.Image.Resolved
+	return nil
+}
+
+// pin records a new resolution in status.
+func (r *TrainingEnvironmentReconciler) pin(te *trainenvv1.TrainingEnvironment, res registry.Resolution) {
+	te.Status.Image = &trainenvv1.ImageStatus{
+		Requested:   te.Spec.Image,
+		Resolved:    res.Pinned(),
+		Digest:      res.Digest,
+		IndexDigest: res.IndexDigest,
+		Platform:    te.Spec.Platform,
+		ResolvedAt:  metav1.NewTime(r.Clock.Now()),
+	}
+	te.Status.ShortDigest = registry.ShortDigest(res.Digest)
+	setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
+	r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonResolved, "Resolve", "pinned %s to %s", te.Spec.Image, res.Pinned())
+}
+
+func resolvedMessage(te *trainenvv1.TrainingEnvironment) string {
+	return fmt.Sprintf("%s is pinned to %s", te.Spec.Image, te.Status.Image.Resolved)
+}
+
+// pinnedTarget is the digest the tag pointed at when pinned: the index for multi-platform images.
+func pinnedTarget(s *trainenvv1.ImageStatus) string {
+	if s.IndexDigest != "" {
+		return s.IndexDigest
+	}
+	return s.Digest
+}
+
+// resolveFailed reports a registry failure. Before anything is pinned it fails the
+// condition and returns the error for backoff (nothing may start). Once pinned, a failed
+// re-check changes nothing: the environment keeps running its digest and tries later.
+func (r *TrainingEnvironmentReconciler) resolveFailed(ctx context.Context, p *pass, isNew bool, err error, interval time.Duration) error {
+	te := p.te
+	if !isNew {
+		log.FromContext(ctx).Info("tag check failed; keeping the pinned digest", "image", te.Spec.Image, "error", err.Error())
+		p.requeueAfter(interval)
+		return nil
+	}
+	reason := map[registry.Kind]string{
+		registry.KindNotFound:         trainenvv1.ReasonImageNotFound,
+		registry.KindUnauthorized:     trainenvv1.ReasonRegistryUnauthorized,
+		registry.KindUnavailable:      trainenvv1.ReasonRegistryUnavailable,
+		registry.KindPlatformNotFound: trainenvv1.ReasonPlatformNotFound,
+	}[registry.KindOf(err)]
+	hint := map[string]string{
+		trainenvv1.ReasonImageNotFound:        "check the repository and tag in spec.image",
+		trainenvv1.ReasonRegistryUnauthorized: "check spec.imagePullSecrets: the registry refused the credentials",
+		trainenvv1.ReasonRegistryUnavailable:  "the registry could not be reached; retrying with backoff",
+		trainenvv1.ReasonPlatformNotFound:     "set spec.platform to one the image provides",
+	}[reason]
+	msg := fmt.Sprintf("resolving %s: %v (%s)", te.Spec.Image, err, hint)
+	if changed := setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionFalse, reason, msg); changed {
+		r.event(te, corev1.EventTypeWarning, reason, "Resolve", "%s", msg)
+	}
+	if reason == trainenvv1.ReasonPlatformNotFound {
+		return reconcileerror.NewStalled(reason, "%s", msg)
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+// untilTagCheck returns how long until the tag is due to be looked up again (0: now).
+func (r *TrainingEnvironmentReconciler) untilTagCheck(te *trainenvv1.TrainingEnvironment, interval time.Duration) time.Duration {
+	v, ok := r.tagChecked.Load(client.ObjectKeyFromObject(te))
+	if !ok || v.(tagCheck).uid != te.UID {
+		return 0
+	}
+	wait := interval - r.Clock.Since(v.(tagCheck).at)
+	if wait < 0 {
+		return 0
+	}
+	return wait
+}
+
+// pullSecrets reads spec.imagePullSecrets with the uncached reader.
+func (r *TrainingEnvironmentReconciler) pullSecrets(ctx context.Context, te *trainenvv1.TrainingEnvironment) ([]corev1.Secret, error) {
+	secrets := make([]corev1.Secret, 0, len(te.Spec.ImagePullSecrets))
+	for _, ref := range te.Spec.ImagePullSecrets {
+		var s corev1.Secret
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: ref.Name}, &s); err != nil {
+			if apierrors.IsNotFound(err) {
+				msg := fmt.Sprintf("image pull Secret %q not found in namespace %s; create it or fix spec.imagePullSecrets", ref.Name, te.Namespace)
+				setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionFalse, trainenvv1.ReasonPullSecretNotFound, msg)
+				return nil, reconcileerror.NewWaiting(pullSecretRetry, trainenvv1.ReasonPullSecretNotFound, "%s", msg)
+			}
+			return nil, err
+		}
+		secrets = append(secrets, s)
+	}
+	return secrets, nil
+}

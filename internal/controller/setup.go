@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/workload"
+)
+
+// SetupWithManager registers the reconciler and its watches.
+func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("trainingenvironment").
+		WithOptions(opts).
+		// Status writes do not bump the generation: our own patches start no new pass.
+		For(&trainenvv1.TrainingEnvironment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToEnvironment)).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeToIncompatible),
+			builder.WithPredicates(nodeFactsChanged())).
+		Complete(r)
+}
+
+// podToEnvironment maps a pod to its environment by label.
+func podToEnvironment(_ context.Context, obj client.Object) []reconcile.Request {
+	name, ok := obj.GetLabels()[workload.LabelEnvironment]
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// nodeToIncompatible maps a node change to the environments waiting for a compatible node:
+// their pass stalled, and only a node change can unstall it.
+func (r *TrainingEnvironmentReconciler) nodeToIncompatible(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list trainenvv1.TrainingEnvironmentList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		te := &list.Items[i]
+		if meta.IsStatusConditionFalse(te.Status.Conditions, trainenvv1.ConditionCompatible) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(te)})
+		}
+	}
+	return reqs
+}
+
+// nodeFactsChanged passes node events that can change compatibility: new and removed
+// nodes, labels and allocatable resources. Heartbeats (status conditions) are dropped.
+func nodeFactsChanged() predicate.Funcs {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldNode, okOld := e.ObjectOld.(*corev1.Node)
+			newNode, okNew := e.ObjectNew.(*corev1.Node)
+			if !okOld || !okNew {
+				return false
+			}
+			return !equality.Semantic.DeepEqual(oldNode.Labels, newNode.Labels) ||
+				!equality.Semantic.DeepEqual(oldNode.Status.Allocatable, newNode.Status.Allocatable)
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// event records an events.k8s.io Event about te.
+func (r *TrainingEnvironmentReconciler) event(te *trainenvv1.TrainingEnvironment, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(te, nil, eventType, reason, action, note, args...)
+	}
+}

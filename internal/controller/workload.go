@@ -1,0 +1,188 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/workload"
+)
+
+// ensureWorkload creates or updates the workspace claim, the Service and the StatefulSet
+// running the pinned digest, then reads the pod to report WorkloadReady.
+func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *pass) error {
+	te := p.te
+	if err := r.ensureWorkspace(ctx, te); err != nil {
+		return err
+	}
+	if err := r.ensureOwned(ctx, te, workload.Service(te), func(live, desired client.Object) {
+		live.(*corev1.Service).Spec.Selector = desired.(*corev1.Service).Spec.Selector
+	}); err != nil {
+		return err
+	}
+	sts := workload.StatefulSet(te, p.pinned)
+	if err := r.ensureOwned(ctx, te, sts, func(live, desired client.Object) {
+		l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
+		l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
+	}); err != nil {
+		return err
+	}
+	return r.observePod(ctx, te, p.pinned)
+}
+
+// ensureOwned creates desired, owned by te, or updates the live object with update when the
+// hash of the rendered spec changed. An unchanged spec costs no write.
+func (r *TrainingEnvironmentReconciler) ensureOwned(ctx context.Context, te *trainenvv1.TrainingEnvironment, desired client.Object, update func(live, desired client.Object)) error {
+	hash := workload.SpecHash(specOf(desired))
+	desired.SetAnnotations(map[string]string{workload.AnnotationSpecHash: hash})
+	if err := controllerutil.SetControllerReference(te, desired, r.Scheme()); err != nil {
+		return err
+	}
+	live := desired.DeepCopyObject().(client.Object)
+	err := r.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := r.Create(ctx, desired, FieldOwner); err != nil {
+			return err
+		}
+		r.event(te, corev1.EventTypeNormal, "Created", "Create", "created %s %s", kindOf(desired), desired.GetName())
+		return nil
+	case err != nil:
+		return err
+	case !metav1.IsControlledBy(live, te):
+		return fmt.Errorf("%s %s exists and is not owned by this TrainingEnvironment; rename one of them", kindOf(desired), desired.GetName())
+	case live.GetAnnotations()[workload.AnnotationSpecHash] == hash:
+		return nil
+	}
+	update(live, desired)
+	annotations := live.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[workload.AnnotationSpecHash] = hash
+	live.SetAnnotations(annotations)
+	return r.Update(ctx, live, FieldOwner)
+}
+
+// ensureWorkspace creates the workspace claim, grows it when spec.workspace.size grows, and
+// keeps its owner reference in line with keepOnDelete. A kept claim of an earlier
+// environment with the same name is adopted: recreating an environment gets its work back.
+func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te *trainenvv1.TrainingEnvironment) error {
+	desired := workload.WorkspaceClaim(te)
+	if desired == nil {
+		return nil
+	}
+	live := &corev1.PersistentVolumeClaim{}
+	err := r.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	if apierrors.IsNotFound(err) {
+		if !workload.KeepWorkspace(te) {
+			if err := controllerutil.SetControllerReference(te, desired, r.Scheme()); err != nil {
+				return err
+			}
+		}
+		if err := r.Create(ctx, desired, FieldOwner); err != nil {
+			return err
+		}
+		r.event(te, corev1.EventTypeNormal, "Created", "Create", "created workspace claim %s", desired.Name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if live.Labels[workload.LabelEnvironment] != te.Name {
+		return fmt.Errorf("PersistentVolumeClaim %s exists and does not belong to this environment; rename one of them", live.Name)
+	}
+	before := live.DeepCopy()
+	want := desired.Spec.Resources.Requests[corev1.ResourceStorage]
+	if have := live.Spec.Resources.Requests[corev1.ResourceStorage]; want.Cmp(have) > 0 {
+		live.Spec.Resources.Requests[corev1.ResourceStorage] = want
+	}
+	if workload.KeepWorkspace(te) {
+		live.OwnerReferences = withoutOwner(live.OwnerReferences, te.UID)
+	} else if err := controllerutil.SetControllerReference(te, live, r.Scheme()); err != nil {
+		return err
+	}
+	if equalClaims(before, live) {
+		return nil
+	}
+	return r.Patch(ctx, live, client.MergeFrom(before), FieldOwner)
+}
+
+// observePod reports WorkloadReady from the environment's pod.
+func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trainenvv1.TrainingEnvironment, pinned string) error {
+	if te.Spec.Suspend {
+		te.Status.NodeName, te.Status.PodName, te.Status.Connect = "", "", nil
+		if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonWorkloadSuspended,
+			"scaled to zero because spec.suspend is true") {
+			r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonSuspended, "Suspend", "suspended: GPUs freed, workspace kept")
+		}
+		return nil
+	}
+	pod := &corev1.Pod{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: workload.PodName(te)}, pod)
+	if apierrors.IsNotFound(err) {
+		pod = nil
+	} else if err != nil {
+		return err
+	}
+	state := podState(pod, pinned)
+	te.Status.NodeName, te.Status.PodName = "", ""
+	if pod != nil {
+		te.Status.NodeName, te.Status.PodName = pod.Spec.NodeName, pod.Name
+	}
+	te.Status.Connect = nil
+	if state.ready {
+		te.Status.Connect = connectCommands(te)
+	}
+	status := metav1.ConditionFalse
+	if state.ready {
+		status = metav1.ConditionTrue
+	}
+	if setCondition(te, trainenvv1.ConditionWorkloadReady, status, state.reason, state.message) && state.warning {
+		r.event(te, corev1.EventTypeWarning, state.reason, "Start", "%s", state.message)
+	}
+	return nil
+}
+
+func specOf(obj client.Object) any {
+	switch o := obj.(type) {
+	case *appsv1.StatefulSet:
+		return o.Spec
+	case *corev1.Service:
+		return o.Spec
+	}
+	panic(fmt.Sprintf("no spec for %T", obj))
+}
+
+func kindOf(obj client.Object) string {
+	switch obj.(type) {
+	case *appsv1.StatefulSet:
+		return "StatefulSet"
+	case *corev1.Service:
+		return "Service"
+	}
+	return fmt.Sprintf("%T", obj)
+}
+
+func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerReference {
+	out := refs[:0:0]
+	for _, ref := range refs {
+		if ref.UID != uid {
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
+func equalClaims(a, b *corev1.PersistentVolumeClaim) bool {
+	return a.Spec.Resources.Requests.Storage().Cmp(*b.Spec.Resources.Requests.Storage()) == 0 &&
+		len(a.OwnerReferences) == len(b.OwnerReferences)
+}
