@@ -51,14 +51,15 @@ func IsStalled(err error) bool {
 }
 
 // ToResult turns the outcome of a pass into what controller-runtime expects: stalled
-// passes end quietly, waiting passes requeue after their delay, others return the error.
+// passes end quietly (keeping only what res already scheduled, such as a periodic check),
+// waiting passes requeue after their delay, others return the error.
 func ToResult(res ctrl.Result, err error) (ctrl.Result, error) {
 	if err == nil {
 		return res, nil
 	}
 	var stalled *Stalled
 	if errors.As(err, &stalled) {
-		return ctrl.Result{}, nil
+		return res, nil
 	}
 	var waiting *Waiting
 	if errors.As(err, &waiting) {

@@ -1,0 +1,164 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/registry"
+	"github.com/trainenv/trainenv/internal/trust"
+)
+
+// One real kube-apiserver and etcd for the package (envtest). The tests call Reconcile
+// directly with a fake clock, so every pass is deterministic; the API is real.
+var (
+	k8s    client.Client
+	scheme = runtime.NewScheme()
+)
+
+func TestMain(m *testing.M) {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd")
+		os.Exit(1)
+	}
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	if err := trainenvv1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		os.Exit(1)
+	}
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+func zapLevel() zapcoreLevel {
+	if os.Getenv("TEST_VERBOSE") != "" {
+		return -2
+	}
+	return 2
+}
+
+// fixture is one test's namespace, reconciler and fake clock.
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	ns    string
+	clock *clocktesting.FakeClock
+	r     *controller.TrainingEnvironmentReconciler
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "te-",
+		Labels:       map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
+	}}
+	if err := k8s.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, ns) })
+	clock := clocktesting.NewFakeClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	return &fixture{t: t, ctx: ctx, ns: ns.Name, clock: clock, r: &controller.TrainingEnvironmentReconciler{
+		Client:    k8s,
+		APIReader: k8s,
+		Resolver:  registry.NewResolver(nil, 64),
+		Verifier:  trust.NotEnforced{},
+		Clock:     clock,
+	}}
+}
+
+// create creates a TrainingEnvironment with the CRD's defaults applied by the API server.
+func (f *fixture) create(name, image string, mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.TrainingEnvironment {
+	f.t.Helper()
+	te := &trainenvv1.TrainingEnvironment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
+		Spec: trainenvv1.TrainingEnvironmentSpec{
+			Image: image,
+			GPU:   &trainenvv1.GPUSpec{Count: 1},
+			Workspace: &trainenvv1.WorkspaceSpec{
+				Size: resource.MustParse("10Gi"),
+			},
+		},
+	}
+	for _, m := range mutators {
+		m(te)
+	}
+	if err := k8s.Create(f.ctx, te); err != nil {
+		f.t.Fatal(err)
+	}
+	return te
+}
+
+// reconcile runs one pass and returns its result and the environment as stored afterwards.
+func (f *fixture) reconcile(te *trainenvv1.TrainingEnvironment) (ctrl.Result, error, *trainenvv1.TrainingEnvironment) {
+	f.t.Helper()
+	res, err := f.r.Reconcile(f.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(te)})
+	return res, err, f.get(te)
+}
+
+func (f *fixture) get(te *trainenvv1.TrainingEnvironment) *trainenvv1.TrainingEnvironment {
+	f.t.Helper()
+	out := &trainenvv1.TrainingEnvironment{}
+	if err := k8s.Get(f.ctx, client.ObjectKeyFromObject(te), out); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+func (f *fixture) statefulSet(te *trainenvv1.TrainingEnvironment) (*appsv1.StatefulSet, error) {
+	sts := &appsv1.StatefulSet{}
+	err := k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: te.Name}, sts)
+	return sts, err
+}
+
+// gpuNode creates a node (cluster-scoped, removed after the test) with allocatable GPUs.
+func (f *fixture) gpuNode(name, product string, gpus int64) *corev1.Node {
+	f.t.Helper()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"nvidia.com/gpu.product": product}}}
+	if err := k8s.Create(f.ctx, n); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = k8s.Delete(context.Background(), n) })
+	n.Status.Capacity = corev1.ResourceList{"nvidia.com/gpu": *resource.NewQuantity(gpus, resource.DecimalSI)}
+	n.Status.Allocatable = n.Status.Capacity
+	if err := k8s.Status().Update(f.ctx, n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
