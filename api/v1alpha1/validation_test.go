@@ -73,13 +73,13 @@ func create(u *unstructured.Unstructured) error {
 
 func TestValidSpecsAreAccepted(t *testing.T) {
 	valid := map[string]string{
-		"tag":               "registry.example.com/team/pytorch:2.4-cuda12.4",
-		"digest":            "registry.example.com:5000/team/pytorch@" + digest,
-		"tag and digest":    "localhost:5001/pytorch:2.4@" + digest,
-		"docker hub short":  "pytorch/pytorch",
-		"single name":       "ubuntu",
-		"deep path":         "ghcr.io/org/team/sub/pytorch_cuda-runtime:v2.4.1",
-		"ip registry":       "127.0.0.1:5001/trainenv/pytorch-cuda:12.4",
+		"tag":              "registry.example.com/team/pytorch:2.4-cuda12.4",
+		"digest":           "registry.example.com:5000/team/pytorch@" + digest,
+		"tag and digest":   "localhost:5001/pytorch:2.4@" + digest,
+		"docker hub short": "pytorch/pytorch",
+		"single name":      "ubuntu",
+		"deep path":        "ghcr.io/org/team/sub/pytorch_cuda-runtime:v2.4.1",
+		"ip registry":      "127.0.0.1:5001/trainenv/pytorch-cuda:12.4",
 	}
 	i := 0
 	for name, image := range valid {
