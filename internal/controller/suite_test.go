@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,8 +31,9 @@ import (
 // One real kube-apiserver and etcd for the package (envtest). The tests call Reconcile
 // directly with a fake clock, so every pass is deterministic; the API is real.
 var (
-	k8s    client.Client
-	scheme = runtime.NewScheme()
+	k8s       client.Client
+	envConfig *rest.Config
+	scheme    = runtime.NewScheme()
 )
 
 func TestMain(m *testing.M) {
@@ -55,6 +57,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		os.Exit(1)
 	}
+	envConfig = cfg
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		panic(err)
