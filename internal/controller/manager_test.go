@@ -98,4 +98,3 @@ func TestManagerWatchesDriveTheEnvironment(t *testing.T) {
 		return reasons
 	}, 20*time.Second, 200*time.Millisecond).Should(ContainElements(trainenvv1.ReasonNoGPUNodes, trainenvv1.ReasonResolved, "Created"))
 }
-
