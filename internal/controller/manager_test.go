@@ -70,14 +70,7 @@ func TestManagerWatchesDriveTheEnvironment(t *testing.T) {
 	g.Eventually(func() error { _, err := f.statefulSet(te); return err }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	// The pod becomes ready: the pod watch finishes the environment.
-	sts, err := f.statefulSet(te)
-	g.Expect(err).NotTo(HaveOccurred())
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "watched-0", Namespace: f.ns, Labels: sts.Spec.Template.Labels},
-		Spec:       sts.Spec.Template.Spec,
-	}
-	pod.Spec.NodeName = "watched-t4"
-	g.Expect(k8s.Create(ctx, pod)).To(Succeed())
+	pod := f.podFor(te, "watched-t4")
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	g.Expect(k8s.Status().Update(ctx, pod)).To(Succeed())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,13 +17,14 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/registry"
+	"github.com/trainenv/trainenv/internal/testutil/envtestutil"
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
@@ -38,21 +38,13 @@ var (
 
 func TestMain(m *testing.M) {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd")
-		os.Exit(1)
-	}
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
 	if err := trainenvv1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
+	cfg, stop, err := envtestutil.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		os.Exit(1)
@@ -63,7 +55,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
-	if err := env.Stop(); err != nil {
+	if err := stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 	}
 	os.Exit(code)
@@ -126,6 +118,40 @@ func (f *fixture) create(name, image string, mutators ...func(*trainenvv1.Traini
 		f.t.Fatal(err)
 	}
 	return te
+}
+
+// pinnedOnNode pushes an image, adds a GPU node and creates an environment for it that one
+// pass has pinned and started: the common starting point of workload tests.
+func (f *fixture) pinnedOnNode(name string, mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.TrainingEnvironment {
+	f.t.Helper()
+	reg := registrytest.New(f.t)
+	reg.Push("team/pytorch", "2.4", registrytest.Image(f.t))
+	f.gpuNode(name+"-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	te := f.create(name, reg.Host+"/team/pytorch:2.4", mutators...)
+	if _, err, _ := f.reconcile(te); err != nil {
+		f.t.Fatal(err)
+	}
+	return f.get(te)
+}
+
+// podFor creates the environment's pod on node, as the StatefulSet controller and the
+// scheduler would (envtest runs neither), from the StatefulSet's template. The namespace
+// enforces Pod Security "restricted", so the real admission checks the rendered pod.
+func (f *fixture) podFor(te *trainenvv1.TrainingEnvironment, node string) *corev1.Pod {
+	f.t.Helper()
+	sts, err := f.statefulSet(te)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: te.Name + "-0", Namespace: f.ns, Labels: sts.Spec.Template.Labels},
+		Spec:       sts.Spec.Template.Spec,
+	}
+	pod.Spec.NodeName = node
+	if err := k8s.Create(f.ctx, pod); err != nil {
+		f.t.Fatalf("the rendered pod is not admitted: %v", err)
+	}
+	return pod
 }
 
 // reconcile runs one pass and returns its result and the environment as stored afterwards.

@@ -271,32 +271,16 @@ func TestNoCompatibleNodeStallsUntilOneAppears(t *testing.T) {
 func TestPodStatusDrivesReady(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	reg := registrytest.New(t)
-	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("ready-a100", "NVIDIA-A100-SXM4-80GB", 8)
-	te := f.create("ready", reg.Host+"/team/pytorch:2.4", func(te *trainenvv1.TrainingEnvironment) {
+	te := f.pinnedOnNode("ready", func(te *trainenvv1.TrainingEnvironment) {
 		te.Spec.Jupyter = &trainenvv1.JupyterSpec{Enabled: true}
 	})
-	_, err, te := f.reconcile(te)
-	g.Expect(err).NotTo(HaveOccurred())
-
-	// envtest runs no StatefulSet controller or kubelet: create the pod as they would,
-	// from the StatefulSet's template, in the restricted namespace (Pod Security admission
-	// of the real API server checks it).
-	sts, err := f.statefulSet(te)
-	g.Expect(err).NotTo(HaveOccurred())
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "ready-0", Namespace: f.ns, Labels: sts.Spec.Template.Labels},
-		Spec:       sts.Spec.Template.Spec,
-	}
-	pod.Spec.NodeName = "ready-a100"
-	g.Expect(k8s.Create(f.ctx, pod)).To(Succeed(), "the rendered pod is admitted under Pod Security restricted")
+	pod := f.podFor(te, "ready-a100")
 
 	pod.Status.Phase = corev1.PodPending
 	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 		Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}
 	g.Expect(k8s.Status().Update(f.ctx, pod)).To(Succeed())
-	_, err, te = f.reconcile(te)
+	_, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonUnschedulable))
 	g.Expect(condition(te, trainenvv1.ConditionReady).Message).To(ContainSubstring("Insufficient nvidia.com/gpu"))
@@ -327,16 +311,11 @@ func TestPodStatusDrivesReady(t *testing.T) {
 func TestSuspendScalesToZeroAndKeepsWorkspace(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	reg := registrytest.New(t)
-	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("suspend-a100", "NVIDIA-A100-SXM4-80GB", 8)
-	te := f.create("suspend", reg.Host+"/team/pytorch:2.4")
-	_, err, te := f.reconcile(te)
-	g.Expect(err).NotTo(HaveOccurred())
+	te := f.pinnedOnNode("suspend")
 
 	te.Spec.Suspend = true
 	g.Expect(k8s.Update(f.ctx, te)).To(Succeed())
-	_, err, te = f.reconcile(te)
+	_, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	sts, err := f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -388,12 +367,7 @@ func TestDeletionLeavesCleanupToOwnerReferences(t *testing.T) {
 func TestNoOpPassWritesNothing(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	reg := registrytest.New(t)
-	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("noop-a100", "NVIDIA-A100-SXM4-80GB", 8)
-	te := f.create("noop", reg.Host+"/team/pytorch:2.4")
-	_, err, te := f.reconcile(te)
-	g.Expect(err).NotTo(HaveOccurred())
+	te := f.pinnedOnNode("noop")
 	sts, err := f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
 
