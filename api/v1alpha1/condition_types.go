@@ -54,7 +54,8 @@ const (
 
 const (
 	// ConditionCompatible is True when some node can run the environment: enough GPUs of
-	// the requested resource and product.
+	// the requested resource and product, and a driver that satisfies the image's CUDA
+	// requirement.
 	ConditionCompatible = "Compatible"
 
 	// ReasonCompatible: at least one node fits.
@@ -65,6 +66,12 @@ const (
 	ReasonNoGPUNodes = "NoGPUNodes"
 	// ReasonNoMatchingProduct: nodes have GPUs, but none of the requested products.
 	ReasonNoMatchingProduct = "NoMatchingProduct"
+	// ReasonNoCompatibleNode: nodes have the GPUs, but no driver satisfies the image's CUDA
+	// requirement; the message names the requirement and what the cluster has.
+	ReasonNoCompatibleNode = "NoCompatibleNode"
+	// ReasonInvalidCUDARequirement: the image's NVIDIA_REQUIRE_* or spec.cuda.require does
+	// not parse.
+	ReasonInvalidCUDARequirement = "InvalidCUDARequirement"
 )
 
 const (

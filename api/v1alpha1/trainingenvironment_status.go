@@ -85,14 +85,17 @@ type ImageStatus struct {
 	// ResolvedAt is when the tag was resolved to Digest.
 	ResolvedAt metav1.Time `json:"resolvedAt"`
 
-	// CheckedAt is when the tag was last looked up (to follow it or to detect a move).
-	// +optional
-	CheckedAt *metav1.Time `json:"checkedAt,omitempty"`
-
 	// LatestDigest is the digest the tag pointed at when last checked, when that differs
 	// from Digest (the tag moved and updatePolicy is Pinned).
 	// +optional
 	LatestDigest string `json:"latestDigest,omitempty"`
+
+	// CUDARequirements are the CUDA requirements the pinned image declares, as
+	// nvidia-container-toolkit reads them (each NVIDIA_REQUIRE_* value, or cuda>=X.Y from a
+	// legacy CUDA_VERSION); all must hold on the node. Empty: the image declares none.
+	// +optional
+	// +listType=atomic
+	CUDARequirements []string `json:"cudaRequirements,omitempty"`
 }
 
 // TrainingEnvironment is a GPU training environment: a verified, digest-pinned image run

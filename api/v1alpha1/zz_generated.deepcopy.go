@@ -49,9 +49,10 @@ func (in *GPUSpec) DeepCopy() *GPUSpec {
 func (in *ImageStatus) DeepCopyInto(out *ImageStatus) {
 	*out = *in
 	in.ResolvedAt.DeepCopyInto(&out.ResolvedAt)
-	if in.CheckedAt != nil {
-		in, out := &in.CheckedAt, &out.CheckedAt
-		*out = (*in).DeepCopy()
+	if in.CUDARequirements != nil {
+		in, out := &in.CUDARequirements, &out.CUDARequirements
+		*out = make([]string, len(*in))
+		copy(*out, *in)
 	}
 }
 

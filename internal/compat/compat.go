@@ -1,6 +1,8 @@
-// Package compat decides whether any node can run an environment. It is a chain of small
-// pure checks over facts gathered first (the nodes), each returning a stable reason and a
-// message that says what to do. The CUDA/driver checks join this chain.
+// Package compat decides where an environment can run: enough GPUs of the requested
+// resource and product, and a driver that satisfies the image's CUDA requirement (read as
+// libnvidia-container reads it). It gathers facts first (the nodes' labels), then runs
+// small pure checks, each with a stable reason and a message that says what to do; and it
+// renders the node affinity that admits exactly the nodes it found compatible.
 package compat
 
 import (
@@ -11,10 +13,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/cuda"
+	"github.com/trainenv/trainenv/internal/gpufacts"
 )
 
 // LabelGPUProduct is the NVIDIA GPU Feature Discovery node label naming the GPU product.
-const LabelGPUProduct = "nvidia.com/gpu.product"
+const LabelGPUProduct = gpufacts.LabelProduct
 
 // Result is the verdict of the checks.
 type Result struct {
@@ -25,25 +29,27 @@ type Result struct {
 	Nodes []string
 }
 
-// Check returns whether some node can run an environment needing gpu.
-func Check(gpu *trainenvv1.GPUSpec, nodes []corev1.Node) Result {
+// Check returns whether some node can run an environment needing gpu, with an image whose
+// CUDA requirements are rs.
+func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) Result {
 	if gpu == nil || gpu.Count == 0 {
 		return Result{OK: true, Reason: trainenvv1.ReasonNoGPURequested, Message: "CPU-only environment: any node fits"}
 	}
 	resourceName := corev1.ResourceName(gpu.ResourceName)
-	var withGPUs, fit []string
-	products := map[string]bool{}
+	var withGPUs, ofProduct, fit []*corev1.Node
 	for i := range nodes {
 		n := &nodes[i]
 		capacity, ok := n.Status.Allocatable[resourceName]
 		if !ok || capacity.Value() < int64(gpu.Count) {
 			continue
 		}
-		withGPUs = append(withGPUs, n.Name)
-		product := n.Labels[LabelGPUProduct]
-		products[product] = true
-		if len(gpu.Products) == 0 || contains(gpu.Products, product) {
-			fit = append(fit, n.Name)
+		withGPUs = append(withGPUs, n)
+		if len(gpu.Products) > 0 && !contains(gpu.Products, n.Labels[LabelGPUProduct]) {
+			continue
+		}
+		ofProduct = append(ofProduct, n)
+		if holds(rs, n.Labels) {
+			fit = append(fit, n)
 		}
 	}
 	switch {
@@ -51,13 +57,84 @@ func Check(gpu *trainenvv1.GPUSpec, nodes []corev1.Node) Result {
 		return Result{Reason: trainenvv1.ReasonNoGPUNodes, Message: fmt.Sprintf(
 			"no node has %d allocatable %s; lower gpu.count or ask the platform team for GPU nodes (is the device plugin running?)",
 			gpu.Count, gpu.ResourceName)}
-	case len(fit) == 0:
+	case len(ofProduct) == 0:
 		return Result{Reason: trainenvv1.ReasonNoMatchingProduct, Message: fmt.Sprintf(
 			"no node with %d %s has a product in gpu.products %v; products available: %s",
-			gpu.Count, gpu.ResourceName, gpu.Products, strings.Join(sortedKeys(products), ", "))}
+			gpu.Count, gpu.ResourceName, gpu.Products, strings.Join(products(withGPUs), ", "))}
+	case len(fit) == 0:
+		return Result{Reason: trainenvv1.ReasonNoCompatibleNode, Message: fmt.Sprintf(
+			"the image needs %s (from %s); the cluster has %s. Use an image built for an older CUDA, or ask the platform team for a newer driver",
+			describe(rs), rs.Source, summarize(ofProduct))}
 	}
-	sort.Strings(fit)
-	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: fmt.Sprintf("%d node(s) fit", len(fit)), Nodes: fit}
+	names := make([]string, len(fit))
+	for i, n := range fit {
+		names[i] = n.Name
+	}
+	sort.Strings(names)
+	msg := fmt.Sprintf("%d node(s) fit", len(fit))
+	if len(rs.All) > 0 {
+		msg = fmt.Sprintf("%d node(s) satisfy %s", len(fit), describe(rs))
+	}
+	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: msg, Nodes: names}
+}
+
+func describe(rs cuda.Requirements) string {
+	if len(rs.All) == 0 {
+		return "no CUDA requirement"
+	}
+	return rs.String()
+}
+
+// summarize groups nodes by driver and CUDA version: "3 nodes with driver 535.104.5 (CUDA
+// 12.2), 1 node with no GPU facts".
+func summarize(nodes []*corev1.Node) string {
+	counts := map[string]int{}
+	for _, n := range nodes {
+		f := bestFacts(n.Labels)
+		key := "no GPU driver facts (no GPU Feature Discovery or trainenv agent labels)"
+		if f.Driver != nil || f.CUDA != nil {
+			key = fmt.Sprintf("driver %s (CUDA %s)", orUnknown(f.Driver), orUnknown(f.CUDA))
+		}
+		counts[key]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		noun := "nodes"
+		if counts[k] == 1 {
+			noun = "node"
+		}
+		parts[i] = fmt.Sprintf("%d %s with %s", counts[k], noun, k)
+	}
+	return strings.Join(parts, " and ")
+}
+
+func orUnknown(v cuda.Version) string {
+	if v == nil {
+		return "unknown"
+	}
+	return v.String()
+}
+
+func products(nodes []*corev1.Node) []string {
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		p := n.Labels[LabelGPUProduct]
+		if p == "" {
+			p = "(unlabelled)"
+		}
+		seen[p] = true
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func contains(list []string, s string) bool {
@@ -67,16 +144,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		if k == "" {
-			k = "(unlabelled)"
-		}
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/compat"
+	"github.com/trainenv/trainenv/internal/cuda"
 )
 
 func node(name, product string, gpus int64) corev1.Node {
@@ -49,7 +50,7 @@ func TestCheck(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			r := compat.Check(tc.gpu, tc.nodes)
+			r := compat.Check(tc.gpu, cuda.Requirements{}, tc.nodes)
 			g.Expect(r.OK).To(Equal(tc.ok), r.Message)
 			g.Expect(r.Reason).To(Equal(tc.reason))
 			g.Expect(r.Nodes).To(Equal(tc.fit))
@@ -61,6 +62,6 @@ func TestCheck(t *testing.T) {
 func TestNoMatchingProductNamesWhatExists(t *testing.T) {
 	g := NewWithT(t)
 	r := compat.Check(&trainenvv1.GPUSpec{Count: 1, ResourceName: "nvidia.com/gpu", Products: []string{"H100"}},
-		[]corev1.Node{node("a", "NVIDIA-A100-SXM4-80GB", 8)})
+		cuda.Requirements{}, []corev1.Node{node("a", "NVIDIA-A100-SXM4-80GB", 8)})
 	g.Expect(r.Message).To(ContainSubstring("NVIDIA-A100-SXM4-80GB"))
 }

@@ -13,3 +13,5 @@ type v1Image = v1.Image
 func reconcileRequest(te *trainenvv1.TrainingEnvironment) ctrl.Request {
 	return ctrl.Request{NamespacedName: client.ObjectKeyFromObject(te)}
 }
+
+func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/cuda"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
 	"github.com/trainenv/trainenv/internal/registry"
 )
@@ -93,6 +94,8 @@ func (r *TrainingEnvironmentReconciler) pin(te *trainenvv1.TrainingEnvironment, 
 		IndexDigest: res.IndexDigest,
 		Platform:    te.Spec.Platform,
 		ResolvedAt:  metav1.NewTime(r.Clock.Now()),
+		// Read once, at pin time: the config of a digest never changes.
+		CUDARequirements: cuda.ImageRequirementValues(res.Config.Env),
 	}
 	te.Status.ShortDigest = registry.ShortDigest(res.Digest)
 	setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))

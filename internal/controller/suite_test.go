@@ -22,6 +22,7 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/testutil/envtestutil"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
@@ -176,10 +177,23 @@ func (f *fixture) statefulSet(te *trainenvv1.TrainingEnvironment) (*appsv1.State
 	return sts, err
 }
 
-// gpuNode creates a node (cluster-scoped, removed after the test) with allocatable GPUs.
+// gpuNode creates a node (cluster-scoped, removed after the test) with allocatable GPUs,
+// labelled as GPU Feature Discovery labels a node with driver 550.54.15 (CUDA 12.4).
 func (f *fixture) gpuNode(name, product string, gpus int64) *corev1.Node {
 	f.t.Helper()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"nvidia.com/gpu.product": product}}}
+	return f.gpuNodeWithDriver(name, product, gpus, "550", "54", "15", "12", "4")
+}
+
+func (f *fixture) gpuNodeWithDriver(name, product string, gpus int64, driverMajor, driverMinor, driverRev, cudaMajor, cudaMinor string) *corev1.Node {
+	f.t.Helper()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		gpufacts.LabelProduct:        product,
+		gpufacts.LabelDriverMajor:    driverMajor,
+		gpufacts.LabelDriverMinor:    driverMinor,
+		gpufacts.LabelDriverRevision: driverRev,
+		gpufacts.LabelCUDAMajor:      cudaMajor,
+		gpufacts.LabelCUDAMinor:      cudaMinor,
+	}}}
 	if err := k8s.Create(f.ctx, n); err != nil {
 		f.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -48,6 +49,8 @@ type pass struct {
 	te *trainenvv1.TrainingEnvironment
 	// pinned is repository@digest, set by the resolve step.
 	pinned string
+	// affinity admits exactly the compatible nodes, set by the compatibility step.
+	affinity []corev1.NodeSelectorTerm
 	// result collects the requeue wishes of the steps (the earliest wins).
 	result ctrl.Result
 }

@@ -9,6 +9,7 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/compat"
+	"github.com/trainenv/trainenv/internal/cuda"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
 )
 
@@ -30,25 +31,47 @@ func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass
 	return nil
 }
 
-// checkCompatibility looks for a node that can run the environment. None is a stalled
-// pass: the node watch starts a new one when nodes change.
+// checkCompatibility looks for a node that can run the environment: enough GPUs, of the
+// requested product, with a driver that satisfies the image's CUDA requirement. None is a
+// stalled pass: the node watch starts a new one when nodes change.
 func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, p *pass) error {
 	te := p.te
-	var nodes corev1.NodeList
-	if te.Spec.GPU != nil && te.Spec.GPU.Count > 0 {
-		if err := r.List(ctx, &nodes); err != nil {
-			return err
-		}
+	if te.Spec.GPU == nil || te.Spec.GPU.Count == 0 {
+		setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, trainenvv1.ReasonNoGPURequested, "CPU-only environment: any node fits")
+		return nil
 	}
-	res := compat.Check(te.Spec.GPU, nodes.Items)
+	rs, err := cudaRequirements(te)
+	if err != nil {
+		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, fmt.Sprintf("%v; fix the requirement or set spec.cuda.require", err))
+	}
+	var nodes corev1.NodeList
+	if err := r.List(ctx, &nodes); err != nil {
+		return err
+	}
+	res := compat.Check(te.Spec.GPU, rs, nodes.Items)
 	if !res.OK {
-		if setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionFalse, res.Reason, res.Message) {
-			r.event(te, corev1.EventTypeWarning, res.Reason, "Schedule", "%s", res.Message)
-		}
-		return reconcileerror.NewStalled(res.Reason, "%s", res.Message)
+		return r.incompatible(te, res.Reason, res.Message)
+	}
+	if p.affinity, err = compat.Affinity(rs, te.Spec.GPU.Products); err != nil {
+		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, err.Error())
 	}
 	setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, res.Reason, res.Message)
 	return nil
+}
+
+// cudaRequirements are spec.cuda.require when given, else what the pinned image declares.
+func cudaRequirements(te *trainenvv1.TrainingEnvironment) (cuda.Requirements, error) {
+	if te.Spec.CUDA != nil {
+		return cuda.FromValues([]string{te.Spec.CUDA.Require}, "spec.cuda.require")
+	}
+	return cuda.FromValues(te.Status.Image.CUDARequirements, "the image's NVIDIA_REQUIRE_CUDA")
+}
+
+func (r *TrainingEnvironmentReconciler) incompatible(te *trainenvv1.TrainingEnvironment, reason, message string) error {
+	if setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionFalse, reason, message) {
+		r.event(te, corev1.EventTypeWarning, reason, "Schedule", "%s", message)
+	}
+	return reconcileerror.NewStalled(reason, "%s", message)
 }
 
 func markVerifyWaiting(te *trainenvv1.TrainingEnvironment) {

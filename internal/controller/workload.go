@@ -28,7 +28,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 	}); err != nil {
 		return err
 	}
-	sts := workload.StatefulSet(te, p.pinned)
+	sts := workload.StatefulSet(te, p.pinned, p.affinity)
 	if err := r.ensureOwned(ctx, te, sts, func(live, desired client.Object) {
 		l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
 		l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template

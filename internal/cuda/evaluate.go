@@ -69,15 +69,15 @@ func boolCmp(equal bool) int {
 
 // Requirements is every NVIDIA_REQUIRE_* variable of an image: all must hold.
 type Requirements struct {
-	// Vars maps variable name to its parsed requirement.
-	Vars map[string]Requirement
-	// Source says where the requirement came from, for messages.
+	// All are the requirements, one per variable.
+	All []Requirement
+	// Source says where the requirements came from, for messages.
 	Source string
 }
 
 // Holds reports whether every requirement holds on node.
 func (rs Requirements) Holds(node Node) bool {
-	for _, r := range rs.Vars {
+	for _, r := range rs.All {
 		if !r.Holds(node) {
 			return false
 		}
@@ -85,11 +85,11 @@ func (rs Requirements) Holds(node Node) bool {
 	return true
 }
 
-// String renders the requirements in a stable order, for messages.
+// String renders the requirements, for messages.
 func (rs Requirements) String() string {
-	var parts []string
-	for _, name := range sortedNames(rs.Vars) {
-		parts = append(parts, fmt.Sprintf("%s=%q", name, rs.Vars[name].String()))
+	parts := make([]string, len(rs.All))
+	for i, r := range rs.All {
+		parts[i] = fmt.Sprintf("%q", r.String())
 	}
 	return strings.Join(parts, " and ")
 }

@@ -15,59 +15,59 @@ const (
 	envDisableRequire = "NVIDIA_DISABLE_REQUIRE"
 )
 
-// FromImageEnv reads the requirements from an image's environment as
-// nvidia-container-toolkit does: every NVIDIA_REQUIRE_* variable; if NVIDIA_REQUIRE_CUDA is
+// ImageRequirementValues returns the requirements an image declares, unparsed, as
+// nvidia-container-toolkit collects them: the value of every NVIDIA_REQUIRE_* variable
+// (sorted by name; the Jetpack one is for integrated GPUs only); if NVIDIA_REQUIRE_CUDA is
 // absent but CUDA_VERSION is set (older images), cuda>=MAJOR.MINOR of it; nothing when
-// NVIDIA_DISABLE_REQUIRE is true. An image with none of these has no requirement.
-func FromImageEnv(env []string) (Requirements, error) {
+// NVIDIA_DISABLE_REQUIRE is true.
+func ImageRequirementValues(env []string) []string {
 	vars := map[string]string{}
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			vars[k] = v
 		}
 	}
-	rs := Requirements{Vars: map[string]Requirement{}, Source: "image environment"}
 	if disabled, _ := strconv.ParseBool(vars[envDisableRequire]); disabled {
-		rs.Source = "image environment (NVIDIA_DISABLE_REQUIRE is set: no requirement)"
-		return rs, nil
+		return nil
 	}
-	for name, value := range vars {
-		// The toolkit skips the Jetpack requirement on discrete GPUs, and so do we.
-		if !strings.HasPrefix(name, envRequirePrefix) || strings.HasPrefix(name, envRequireJetpack) {
-			continue
+	var names []string
+	for name := range vars {
+		if strings.HasPrefix(name, envRequirePrefix) && !strings.HasPrefix(name, envRequireJetpack) {
+			names = append(names, name)
 		}
-		req, err := Parse(value)
+	}
+	sort.Strings(names)
+	values := make([]string, 0, len(names)+1)
+	for _, name := range names {
+		values = append(values, vars[name])
+	}
+	if legacy, ok := vars[envCUDAVersion]; ok && legacy != "" && vars[envRequireCUDA] == "" {
+		major, rest, _ := strings.Cut(legacy, ".")
+		minor, _, _ := strings.Cut(rest, ".")
+		if minor == "" {
+			minor = "0"
+		}
+		values = append(values, "cuda>="+major+"."+minor)
+	}
+	return values
+}
+
+// FromValues parses requirement values; source says where they came from, for messages.
+func FromValues(values []string, source string) (Requirements, error) {
+	rs := Requirements{Source: source}
+	for _, v := range values {
+		req, err := Parse(v)
 		if err != nil {
-			return Requirements{}, fmt.Errorf("image %s: %w", name, err)
+			return Requirements{}, fmt.Errorf("%s: %w", source, err)
 		}
-		rs.Vars[name] = req
-	}
-	if _, ok := rs.Vars[envRequireCUDA]; !ok {
-		if v, ok := vars[envCUDAVersion]; ok {
-			ver, err := parseVersion(v)
-			if err != nil {
-				return Requirements{}, fmt.Errorf("image %s: %w", envCUDAVersion, err)
-			}
-			rs.Vars[envRequireCUDA] = Requirement{{{Property: PropCUDA, Op: ">=", Value: fmt.Sprintf("%d.%d", ver.At(0), ver.At(1))}}}
+		if len(req) > 0 {
+			rs.All = append(rs.All, req)
 		}
 	}
 	return rs, nil
 }
 
-// FromSpec parses spec.cuda.require, which replaces what the image declares.
-func FromSpec(require string) (Requirements, error) {
-	req, err := Parse(require)
-	if err != nil {
-		return Requirements{}, fmt.Errorf("spec.cuda.require: %w", err)
-	}
-	return Requirements{Vars: map[string]Requirement{envRequireCUDA: req}, Source: "spec.cuda.require"}, nil
-}
-
-func sortedNames(m map[string]Requirement) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
+// FromImageEnv reads and parses the requirements of an image's environment.
+func FromImageEnv(env []string) (Requirements, error) {
+	return FromValues(ImageRequirementValues(env), "the image's NVIDIA_REQUIRE_CUDA")
 }

@@ -16,7 +16,10 @@ import (
 // after an eviction or node loss, and it never runs two pods at once (a Deployment's
 // rolling update would surge a second pod onto the ReadWriteOnce workspace and hold a
 // second set of GPUs). Suspend is replicas: 0.
-func StatefulSet(te *trainenvv1.TrainingEnvironment, pinnedImage string) *appsv1.StatefulSet {
+//
+// affinity (ORed node selector terms, from the compatibility checks) admits exactly the
+// nodes where the image's CUDA requirement holds; the scheduler picks among them.
+func StatefulSet(te *trainenvv1.TrainingEnvironment, pinnedImage string, affinity []corev1.NodeSelectorTerm) *appsv1.StatefulSet {
 	labels := Labels(te)
 	replicas := int32(1)
 	if te.Spec.Suspend {
@@ -33,13 +36,13 @@ func StatefulSet(te *trainenvv1.TrainingEnvironment, pinnedImage string) *appsv1
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       podSpec(te, pinnedImage),
+				Spec:       podSpec(te, pinnedImage, affinity),
 			},
 		},
 	}
 }
 
-func podSpec(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.PodSpec {
+func podSpec(te *trainenvv1.TrainingEnvironment, pinnedImage string, affinity []corev1.NodeSelectorTerm) corev1.PodSpec {
 	spec := corev1.PodSpec{
 		// The environment talks to no API server: no token in the pod.
 		AutomountServiceAccountToken: ptr.To(false),
@@ -58,19 +61,14 @@ func podSpec(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.PodS
 	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
 		// GPU nodes are commonly tainted so that only GPU workloads land there.
 		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
-		if len(gpu.Products) > 0 {
-			spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: LabelGPUProduct, Operator: corev1.NodeSelectorOpIn, Values: gpu.Products}},
-				}}},
-			}}
-		}
+	}
+	if len(affinity) > 0 {
+		spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: affinity},
+		}}
 	}
 	return spec
 }
-
-// LabelGPUProduct is the node label (NVIDIA GPU Feature Discovery's name) for the GPU product.
-const LabelGPUProduct = "nvidia.com/gpu.product"
 
 func container(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.Container {
 	c := corev1.Container{

@@ -40,7 +40,7 @@ func environment(mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.
 
 func TestStatefulSetRunsPinnedDigestWithGPUsShmAndWorkspace(t *testing.T) {
 	g := NewWithT(t)
-	sts := workload.StatefulSet(environment(), pinned)
+	sts := workload.StatefulSet(environment(), pinned, nil)
 
 	g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(1))
 	pod := sts.Spec.Template.Spec
@@ -66,23 +66,20 @@ func TestStatefulSetRunsPinnedDigestWithGPUsShmAndWorkspace(t *testing.T) {
 	g.Expect(sts.Spec.Template.Labels).To(HaveKeyWithValue(workload.LabelEnvironment, "alice"))
 }
 
-func TestStatefulSetProductAffinity(t *testing.T) {
+func TestStatefulSetCarriesAffinity(t *testing.T) {
 	g := NewWithT(t)
-	sts := workload.StatefulSet(environment(func(te *trainenvv1.TrainingEnvironment) {
-		te.Spec.GPU.Products = []string{"NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"}
-	}), pinned)
-	terms := sts.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-	g.Expect(terms).To(HaveLen(1))
-	g.Expect(terms[0].MatchExpressions).To(ConsistOf(corev1.NodeSelectorRequirement{
-		Key: "nvidia.com/gpu.product", Operator: corev1.NodeSelectorOpIn, Values: []string{"NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"},
-	}))
+	terms := []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+		{Key: "trainenv.io/cuda.driver-supports", Operator: corev1.NodeSelectorOpGt, Values: []string{"12039"}},
+	}}}
+	sts := workload.StatefulSet(environment(), pinned, terms)
+	g.Expect(sts.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms).To(Equal(terms))
 }
 
 func TestCPUOnlyEnvironmentRequestsNoGPU(t *testing.T) {
 	g := NewWithT(t)
 	sts := workload.StatefulSet(environment(func(te *trainenvv1.TrainingEnvironment) {
 		te.Spec.GPU, te.Spec.Resources, te.Spec.Workspace = nil, nil, nil
-	}), pinned)
+	}), pinned, nil)
 	c := sts.Spec.Template.Spec.Containers[0]
 	g.Expect(c.Resources.Limits).To(BeNil())
 	g.Expect(c.Resources.Requests).To(BeNil())
@@ -93,7 +90,7 @@ func TestCPUOnlyEnvironmentRequestsNoGPU(t *testing.T) {
 
 func TestSuspendScalesToZero(t *testing.T) {
 	g := NewWithT(t)
-	sts := workload.StatefulSet(environment(func(te *trainenvv1.TrainingEnvironment) { te.Spec.Suspend = true }), pinned)
+	sts := workload.StatefulSet(environment(func(te *trainenvv1.TrainingEnvironment) { te.Spec.Suspend = true }), pinned, nil)
 	g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(0))
 }
 
@@ -113,7 +110,7 @@ func TestPodPassesPodSecurityRestricted(t *testing.T) {
 	}
 	for name, te := range shapes {
 		t.Run(name, func(t *testing.T) {
-			tmpl := workload.StatefulSet(te, pinned).Spec.Template
+			tmpl := workload.StatefulSet(te, pinned, nil).Spec.Template
 			results := evaluator.EvaluatePod(api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}, &tmpl.ObjectMeta, &tmpl.Spec)
 			for _, r := range results {
 				if !r.Allowed {
@@ -138,8 +135,8 @@ func TestWorkspaceClaim(t *testing.T) {
 
 func TestSpecHashChangesWithSpec(t *testing.T) {
 	g := NewWithT(t)
-	a := workload.SpecHash(workload.StatefulSet(environment(), pinned).Spec)
-	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), pinned).Spec)).To(Equal(a))
+	a := workload.SpecHash(workload.StatefulSet(environment(), pinned, nil).Spec)
+	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), pinned, nil).Spec)).To(Equal(a))
 	other := pinned[:len(pinned)-1] + "0"
-	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), other).Spec)).NotTo(Equal(a))
+	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), other, nil).Spec)).NotTo(Equal(a))
 }

@@ -1,0 +1,225 @@
+package compat
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/trainenv/trainenv/internal/cuda"
+)
+
+// maxTerms bounds the node selector terms one requirement may expand to.
+const maxTerms = 64
+
+// term is the requirements of one node selector term (ANDed).
+type term []corev1.NodeSelectorRequirement
+
+// Affinity returns node selector terms (ORed) that admit exactly the nodes on which rs
+// holds, under any labelling scheme, restricted to products when given. It returns nil
+// when nothing restricts placement.
+func Affinity(rs cuda.Requirements, products []string) ([]corev1.NodeSelectorTerm, error) {
+	var terms []term
+	if len(rs.All) > 0 {
+		for _, s := range schemes {
+			st, err := s.requirementsTerms(rs)
+			if err != nil {
+				return nil, err
+			}
+			terms = append(terms, st...)
+		}
+		if len(terms) == 0 {
+			return nil, fmt.Errorf("the CUDA requirement %s cannot be expressed with any node labels", rs)
+		}
+	} else if len(products) > 0 {
+		terms = []term{{}}
+	}
+	if len(terms) > maxTerms {
+		return nil, fmt.Errorf("the CUDA requirement %s expands to %d node selector terms (at most %d); simplify it with spec.cuda.require", rs, len(terms), maxTerms)
+	}
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	out := make([]corev1.NodeSelectorTerm, 0, len(terms))
+	for _, t := range terms {
+		if len(products) > 0 {
+			t = append(t, corev1.NodeSelectorRequirement{Key: LabelGPUProduct, Operator: corev1.NodeSelectorOpIn, Values: products})
+		}
+		out = append(out, corev1.NodeSelectorTerm{MatchExpressions: t})
+	}
+	return out, nil
+}
+
+// requirementsTerms is the DNF of all variables (ANDed) in this scheme.
+func (s scheme) requirementsTerms(rs cuda.Requirements) ([]term, error) {
+	acc := []term{{}}
+	for _, req := range rs.All {
+		var alts []term
+		for _, alt := range req {
+			at := []term{{}}
+			for _, c := range alt {
+				ct, err := s.constraintTerms(c)
+				if err != nil {
+					return nil, err
+				}
+				at = cross(at, ct)
+			}
+			alts = append(alts, at...)
+		}
+		acc = cross(acc, alts)
+		if len(acc) > maxTerms {
+			return nil, fmt.Errorf("the CUDA requirement %s expands to more than %d node selector terms; simplify it with spec.cuda.require", rs, maxTerms)
+		}
+	}
+	return acc, nil
+}
+
+// constraintTerms expresses one constraint in this scheme; none if it cannot.
+func (s scheme) constraintTerms(c cuda.Constraint) ([]term, error) {
+	if c.Property == cuda.PropBrand {
+		if s.brand == "" {
+			return nil, nil
+		}
+		value := strings.ToLower(c.Value)
+		if errs := validation.IsValidLabelValue(value); len(errs) > 0 {
+			return nil, fmt.Errorf("brand %q: %s", c.Value, strings.Join(errs, "; "))
+		}
+		if c.Op == "=" {
+			return []term{{{Key: s.brand, Operator: corev1.NodeSelectorOpIn, Values: []string{value}}}}, nil
+		}
+		return []term{{exists(s.brand), {Key: s.brand, Operator: corev1.NodeSelectorOpNotIn, Values: []string{value}}}}, nil
+	}
+	want, err := cuda.ParseVersion(c.Value)
+	if err != nil {
+		return nil, err
+	}
+	vl := s.versions[c.Property]
+	if vl.integer != "" {
+		if c.Op == "!=" {
+			return append(integerTerms(vl, want, "<"), integerTerms(vl, want, ">")...), nil
+		}
+		return integerTerms(vl, want, c.Op), nil
+	}
+	return componentTerms(vl.components, want, c.Op), nil
+}
+
+// integerTerms compares the version's integer encoding: Gt and Lt compare integers.
+func integerTerms(vl versionLabels, want cuda.Version, op cuda.Op) []term {
+	var n int64
+	for i, w := range vl.weights {
+		n += int64(want.At(i) * w)
+	}
+	key, itoa := vl.integer, func(n int64) []string { return []string{strconv.FormatInt(n, 10)} }
+	switch op {
+	case ">=":
+		return append(greater(key, n), equalTo(key, n))
+	case ">":
+		return greater(key, n)
+	case "<":
+		if n == 0 {
+			return nil // nothing is below zero
+		}
+		return []term{{{Key: key, Operator: corev1.NodeSelectorOpLt, Values: itoa(n)}}}
+	case "<=":
+		return []term{{{Key: key, Operator: corev1.NodeSelectorOpLt, Values: itoa(n + 1)}}}
+	case "=":
+		return []term{equalTo(key, n)}
+	default: // != is handled by the caller as < or >
+		return nil
+	}
+}
+
+func greater(key string, n int64) []term {
+	return []term{{{Key: key, Operator: corev1.NodeSelectorOpGt, Values: []string{strconv.FormatInt(n, 10)}}}}
+}
+
+// equalTo compares numerically (Gt and Lt), not as strings: GFD writes revisions with
+// leading zeros ("05"), which In and NotIn would compare as text.
+func equalTo(key string, n int64) term {
+	if n == 0 {
+		// Label values cannot be negative numbers ("-1"), so 0 is "less than 1".
+		return term{{Key: key, Operator: corev1.NodeSelectorOpLt, Values: []string{"1"}}}
+	}
+	return term{
+		{Key: key, Operator: corev1.NodeSelectorOpGt, Values: []string{strconv.FormatInt(n-1, 10)}},
+		{Key: key, Operator: corev1.NodeSelectorOpLt, Values: []string{strconv.FormatInt(n+1, 10)}},
+	}
+}
+
+// componentTerms compares a version held as component labels lexicographically: for
+// "greater", some component is greater and all before it are equal.
+func componentTerms(keys []string, want cuda.Version, op cuda.Op) []term {
+	eq := func(i int) term { return equalTo(keys[i], int64(want.At(i))) }
+	cmp := func(i int, operator corev1.NodeSelectorOperator) []term {
+		t := term{}
+		for j := 0; j < i; j++ {
+			t = append(t, eq(j)...)
+		}
+		v := int64(want.At(i))
+		if operator == corev1.NodeSelectorOpLt && v == 0 {
+			return nil // nothing is below zero
+		}
+		t = append(t, corev1.NodeSelectorRequirement{Key: keys[i], Operator: operator, Values: []string{strconv.FormatInt(v, 10)}})
+		return []term{withAll(t, keys)}
+	}
+	equal := func() []term {
+		t := term{}
+		for i := range keys {
+			t = append(t, eq(i)...)
+		}
+		return []term{t}
+	}
+	var out []term
+	if op == "=" {
+		return equal()
+	}
+	if op != "<" && op != "<=" { // >, >=, and the greater side of !=
+		for i := range keys {
+			out = append(out, cmp(i, corev1.NodeSelectorOpGt)...)
+		}
+	}
+	if op != ">" && op != ">=" { // <, <=, and the lesser side of !=
+		for i := range keys {
+			out = append(out, cmp(i, corev1.NodeSelectorOpLt)...)
+		}
+	}
+	if op == ">=" || op == "<=" {
+		out = append(out, equal()...)
+	}
+	return out
+}
+
+// withAll adds Exists for the keys a term does not constrain, so that a node must carry
+// the whole version (as reading its facts requires).
+func withAll(t term, keys []string) term {
+	for _, k := range keys {
+		found := false
+		for _, r := range t {
+			if r.Key == k && r.Operator != corev1.NodeSelectorOpNotIn {
+				found = true
+			}
+		}
+		if !found {
+			t = append(t, exists(k))
+		}
+	}
+	return t
+}
+
+func exists(key string) corev1.NodeSelectorRequirement {
+	return corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpExists}
+}
+
+// cross is the AND of two DNFs.
+func cross(a, b []term) []term {
+	out := make([]term, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			t := append(append(term{}, x...), y...)
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -1,0 +1,198 @@
+package compat_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/compat"
+	"github.com/trainenv/trainenv/internal/cuda"
+	"github.com/trainenv/trainenv/internal/gpufacts"
+)
+
+// gpuNodeLabels labels a node as the agent does (agent=true) or as GPU Feature Discovery
+// does (current or deprecated names).
+func gpuNodeLabels(scheme, driver, cudaVersion, compute, brand string) map[string]string {
+	d, c, a := strings.Split(driver, "."), strings.Split(cudaVersion, "."), strings.Split(compute, ".")
+	atoi := func(s string) int { var n int; fmt.Sscan(s, &n); return n }
+	l := map[string]string{gpufacts.LabelProduct: "NVIDIA-A100-SXM4-80GB"}
+	switch scheme {
+	case "agent":
+		l[gpufacts.LabelDriverInt] = fmt.Sprint(atoi(d[0])*1_000_000 + atoi(d[1])*1000 + atoi(d[2]))
+		l[gpufacts.LabelCUDAInt] = fmt.Sprint(atoi(c[0])*1000 + atoi(c[1])*10)
+		l[gpufacts.LabelComputeInt] = fmt.Sprint(atoi(a[0])*10 + atoi(a[1]))
+		l[gpufacts.LabelBrand] = brand
+	case "gfd":
+		l[gpufacts.LabelDriverMajor], l[gpufacts.LabelDriverMinor], l[gpufacts.LabelDriverRevision] = d[0], d[1], d[2]
+		l[gpufacts.LabelCUDAMajor], l[gpufacts.LabelCUDAMinor] = c[0], c[1]
+		l[gpufacts.LabelComputeMajor], l[gpufacts.LabelComputeMinor] = a[0], a[1]
+	case "gfd-deprecated":
+		l[gpufacts.LabelDeprecatedDriverMajor], l[gpufacts.LabelDeprecatedDriverMinor], l[gpufacts.LabelDeprecatedDriverRevision] = d[0], d[1], d[2]
+		l[gpufacts.LabelDeprecatedCUDAMajor], l[gpufacts.LabelDeprecatedCUDAMinor] = c[0], c[1]
+		l[gpufacts.LabelComputeMajor], l[gpufacts.LabelComputeMinor] = a[0], a[1]
+	}
+	return l
+}
+
+func labelledNode(name string, labels map[string]string) corev1.Node {
+	return corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Status:     corev1.NodeStatus{Allocatable: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}},
+	}
+}
+
+func requirements(t *testing.T, values ...string) cuda.Requirements {
+	rs, err := cuda.FromValues(values, "the image's NVIDIA_REQUIRE_CUDA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+var gpu1 = &trainenvv1.GPUSpec{Count: 1, ResourceName: "nvidia.com/gpu"}
+
+func TestCheckCUDARequirement(t *testing.T) {
+	pools := []corev1.Node{
+		labelledNode("h100", gpuNodeLabels("agent", "580.65.06", "13.0", "9.0", "nvidia")),
+		labelledNode("a100-1", gpuNodeLabels("gfd", "535.183.01", "12.2", "8.0", "")),
+		labelledNode("a100-2", gpuNodeLabels("gfd", "535.183.01", "12.2", "8.0", "")),
+		labelledNode("t4", gpuNodeLabels("gfd-deprecated", "470.239.06", "11.4", "7.5", "")),
+	}
+	cases := []struct {
+		name   string
+		req    []string
+		fit    []string
+		reason string
+	}{
+		{"cuda 12.2 image", []string{"cuda>=12.2"}, []string{"a100-1", "a100-2", "h100"}, trainenvv1.ReasonCompatible},
+		{"cuda 12.8 image", []string{"cuda>=12.8"}, []string{"h100"}, trainenvv1.ReasonCompatible},
+		{"cuda 11.0 image", []string{"cuda>=11.0"}, []string{"a100-1", "a100-2", "h100", "t4"}, trainenvv1.ReasonCompatible},
+		{"cuda 13.1 image", []string{"cuda>=13.1"}, nil, trainenvv1.ReasonNoCompatibleNode},
+		{"ANDed variables", []string{"cuda>=12.0", "arch>=9.0"}, []string{"h100"}, trainenvv1.ReasonCompatible},
+		{"brand needs the agent's label", []string{"brand=nvidia,driver>=580"}, []string{"h100"}, trainenvv1.ReasonCompatible},
+		{"no requirement", nil, []string{"a100-1", "a100-2", "h100", "t4"}, trainenvv1.ReasonCompatible},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := compat.Check(gpu1, requirements(t, tc.req...), pools)
+			g.Expect(r.Reason).To(Equal(tc.reason), r.Message)
+			g.Expect(r.Nodes).To(Equal(tc.fit))
+		})
+	}
+}
+
+func TestNoCompatibleNodeMessageNamesRequirementAndCluster(t *testing.T) {
+	g := NewWithT(t)
+	nodes := []corev1.Node{
+		labelledNode("a", gpuNodeLabels("gfd", "535.183.01", "12.2", "8.0", "")),
+		labelledNode("b", gpuNodeLabels("gfd", "535.183.01", "12.2", "8.0", "")),
+		labelledNode("c", gpuNodeLabels("agent", "470.239.06", "11.4", "7.5", "tesla")),
+		labelledNode("bare", map[string]string{}),
+	}
+	r := compat.Check(gpu1, requirements(t, "cuda>=12.8"), nodes)
+	g.Expect(r.OK).To(BeFalse())
+	g.Expect(r.Reason).To(Equal(trainenvv1.ReasonNoCompatibleNode))
+	g.Expect(r.Message).To(Equal(`the image needs "cuda>=12.8" (from the image's NVIDIA_REQUIRE_CUDA); the cluster has ` +
+		`1 node with driver 470.239.6 (CUDA 11.4) and 2 nodes with driver 535.183.1 (CUDA 12.2) and ` +
+		`1 node with no GPU driver facts (no GPU Feature Discovery or trainenv agent labels). ` +
+		`Use an image built for an older CUDA, or ask the platform team for a newer driver`))
+}
+
+// The rendered affinity, run through the scheduler's own node-affinity matcher, admits
+// exactly the nodes the verdict calls compatible: random requirements over random nodes in
+// all three labelling schemes.
+func TestAffinityAdmitsExactlyTheCompatibleNodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	drivers := []string{"450.80.02", "470.82.01", "470.239.06", "525.60.13", "535.104.05", "550.54.15", "570.26.0", "580.65.06"}
+	cudas := []string{"11.0", "11.4", "12.0", "12.2", "12.4", "12.8", "13.0"}
+	archs := []string{"7.0", "7.5", "8.0", "8.6", "9.0", "10.0"}
+	brands := []string{"tesla", "geforce", "nvidia", "quadro"}
+	schemesNames := []string{"agent", "gfd", "gfd-deprecated"}
+	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+	ops := []string{"=", "!=", "<", "<=", ">", ">="}
+
+	var nodes []corev1.Node
+	for i := range 60 {
+		nodes = append(nodes, labelledNode(fmt.Sprintf("n%d", i),
+			gpuNodeLabels(pick(schemesNames), pick(drivers), pick(cudas), pick(archs), pick(brands))))
+	}
+	constraint := func() string {
+		switch rng.IntN(4) {
+		case 0:
+			return "cuda" + pick(ops) + pick(cudas)
+		case 1:
+			d := pick(drivers)
+			if rng.IntN(2) == 0 {
+				d = strings.Split(d, ".")[0]
+			}
+			return "driver" + pick(ops) + d
+		case 2:
+			return "arch" + pick(ops) + pick(archs)
+		default:
+			b := pick(brands)
+			return "brand" + []string{"=", "!="}[rng.IntN(2)] + strings.ToUpper(b[:1]) + b[1:]
+		}
+	}
+	checked, admitted := 0, 0
+	for range 300 {
+		var alts []string
+		for range 1 + rng.IntN(3) {
+			var cs []string
+			for range 1 + rng.IntN(2) {
+				cs = append(cs, constraint())
+			}
+			alts = append(alts, strings.Join(cs, ","))
+		}
+		rs := requirements(t, strings.Join(alts, " "))
+		terms, err := compat.Affinity(rs, nil)
+		if err != nil {
+			continue // a requirement no labels can express: nothing is admitted, and Check says so
+		}
+		selector, err := nodeaffinity.NewNodeSelector(&corev1.NodeSelector{NodeSelectorTerms: terms})
+		if err != nil {
+			t.Fatalf("%s: invalid node selector: %v", rs, err)
+		}
+		verdict := map[string]bool{}
+		for _, n := range compat.Check(gpu1, rs, nodes).Nodes {
+			verdict[n] = true
+		}
+		checked++
+		admitted += len(verdict)
+		for i := range nodes {
+			if got := selector.Match(&nodes[i]); got != verdict[nodes[i].Name] {
+				t.Fatalf("requirement %s on node %v: affinity admits=%v, verdict compatible=%v", rs, nodes[i].Labels, got, verdict[nodes[i].Name])
+			}
+		}
+	}
+	// The random cases must exercise both answers, or the test proves nothing.
+	if checked < 250 || admitted == 0 || admitted == checked*len(nodes) {
+		t.Fatalf("weak sample: %d requirements checked, %d node admissions", checked, admitted)
+	}
+	t.Logf("%d requirements × %d nodes, %d admitted", checked, len(nodes), admitted)
+}
+
+func TestAffinityRestrictsProducts(t *testing.T) {
+	g := NewWithT(t)
+	terms, err := compat.Affinity(cuda.Requirements{}, []string{"Tesla-T4"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(terms).To(Equal([]corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+		{Key: gpufacts.LabelProduct, Operator: corev1.NodeSelectorOpIn, Values: []string{"Tesla-T4"}}}}}))
+	terms, err = compat.Affinity(cuda.Requirements{}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(terms).To(BeNil())
+
+	terms, err = compat.Affinity(requirements(t, "cuda>=12.4"), []string{"Tesla-T4"})
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, term := range terms {
+		g.Expect(term.MatchExpressions).To(ContainElement(HaveField("Key", gpufacts.LabelProduct)))
+	}
+}

@@ -1,0 +1,128 @@
+package compat
+
+import (
+	"strconv"
+
+	"github.com/trainenv/trainenv/internal/cuda"
+	"github.com/trainenv/trainenv/internal/gpufacts"
+)
+
+// scheme is one way a node's GPU facts are labelled: trainenv's agent (single integers),
+// GPU Feature Discovery's current names, or its deprecated names (version components). The
+// same schemes serve reading a node's facts and writing node affinity, so the verdict and
+// the scheduler can never disagree about a node.
+type scheme struct {
+	name string
+	// versions maps a versioned property to its labels.
+	versions map[cuda.Property]versionLabels
+	// brand is the label of the GPU brand (lower case), if the scheme has one.
+	brand string
+}
+
+// versionLabels is either one integer label (encoded with weights) or component labels.
+type versionLabels struct {
+	// integer is a label holding the version as sum(component[i]*weights[i]).
+	integer string
+	weights []uint64
+	// components are labels of major, minor[, revision].
+	components []string
+}
+
+var schemes = []scheme{
+	{
+		name: "trainenv",
+		versions: map[cuda.Property]versionLabels{
+			cuda.PropCUDA:   {integer: gpufacts.LabelCUDAInt, weights: []uint64{1000, 10}},
+			cuda.PropDriver: {integer: gpufacts.LabelDriverInt, weights: []uint64{1_000_000, 1000, 1}},
+			cuda.PropArch:   {integer: gpufacts.LabelComputeInt, weights: []uint64{10, 1}},
+		},
+		brand: gpufacts.LabelBrand,
+	},
+	{
+		name: "gfd",
+		versions: map[cuda.Property]versionLabels{
+			cuda.PropCUDA:   {components: []string{gpufacts.LabelCUDAMajor, gpufacts.LabelCUDAMinor}},
+			cuda.PropDriver: {components: []string{gpufacts.LabelDriverMajor, gpufacts.LabelDriverMinor, gpufacts.LabelDriverRevision}},
+			cuda.PropArch:   {components: []string{gpufacts.LabelComputeMajor, gpufacts.LabelComputeMinor}},
+		},
+	},
+	{
+		name: "gfd-deprecated",
+		versions: map[cuda.Property]versionLabels{
+			cuda.PropCUDA:   {components: []string{gpufacts.LabelDeprecatedCUDAMajor, gpufacts.LabelDeprecatedCUDAMinor}},
+			cuda.PropDriver: {components: []string{gpufacts.LabelDeprecatedDriverMajor, gpufacts.LabelDeprecatedDriverMinor, gpufacts.LabelDeprecatedDriverRevision}},
+			cuda.PropArch:   {components: []string{gpufacts.LabelComputeMajor, gpufacts.LabelComputeMinor}},
+		},
+	},
+}
+
+// read returns the version the labels hold, or nil unless all of the scheme's labels for
+// it are present and numeric (what the affinity terms of the scheme also require).
+func (vl versionLabels) read(labels map[string]string) cuda.Version {
+	if vl.integer != "" {
+		n, err := strconv.ParseUint(labels[vl.integer], 10, 64)
+		if err != nil {
+			return nil
+		}
+		v := make(cuda.Version, len(vl.weights))
+		for i, w := range vl.weights {
+			v[i] = n / w
+			n %= w
+		}
+		return v
+	}
+	v := make(cuda.Version, len(vl.components))
+	for i, key := range vl.components {
+		n, err := strconv.ParseUint(labels[key], 10, 64)
+		if err != nil {
+			return nil
+		}
+		v[i] = n
+	}
+	return v
+}
+
+// facts reads the node facts that this scheme labels (nil/empty where it has none).
+func (s scheme) facts(labels map[string]string) cuda.Node {
+	n := cuda.Node{
+		CUDA:   s.versions[cuda.PropCUDA].read(labels),
+		Driver: s.versions[cuda.PropDriver].read(labels),
+		Arch:   s.versions[cuda.PropArch].read(labels),
+	}
+	if s.brand != "" {
+		n.Brand = labels[s.brand]
+	}
+	return n
+}
+
+// holds reports whether the requirements hold on a node under some scheme: exactly the
+// nodes that the affinity terms of all schemes together admit.
+func holds(rs cuda.Requirements, labels map[string]string) bool {
+	for _, s := range schemes {
+		if rs.Holds(s.facts(labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// bestFacts reads each fact from the first scheme that has it, for messages.
+func bestFacts(labels map[string]string) cuda.Node {
+	var n cuda.Node
+	for _, s := range schemes {
+		f := s.facts(labels)
+		if n.CUDA == nil {
+			n.CUDA = f.CUDA
+		}
+		if n.Driver == nil {
+			n.Driver = f.Driver
+		}
+		if n.Arch == nil {
+			n.Arch = f.Arch
+		}
+		if n.Brand == "" {
+			n.Brand = f.Brand
+		}
+	}
+	return n
+}

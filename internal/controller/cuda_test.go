@@ -1,0 +1,86 @@
+package controller_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/gpufacts"
+	"github.com/trainenv/trainenv/internal/testutil/registrytest"
+)
+
+// An image built for CUDA 12.8 on a cluster whose driver supports 12.2: no workload, a
+// condition that says why; the node's driver is upgraded (relabelled): the environment is
+// scheduled only there.
+func TestCUDARequirementGatesAndPlacesTheWorkload(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	reg := registrytest.New(t)
+	reg.Push("team/pytorch", "cu128", registrytest.Image(t, "CUDA_VERSION=12.8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.8 brand=tesla,driver>=535,driver<536"))
+	old := f.gpuNodeWithDriver("cuda-a100", "NVIDIA-A100-SXM4-80GB", 8, "535", "104", "05", "12", "2")
+	t4 := f.gpuNodeWithDriver("cuda-t4", "Tesla-T4", 4, "470", "239", "06", "11", "4")
+
+	te := f.create("cu128", reg.Host+"/team/pytorch:cu128")
+	_, err, te := f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te.Status.Image.CUDARequirements).To(Equal([]string{"cuda>=12.8 brand=tesla,driver>=535,driver<536"}))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionFalse, trainenvv1.ReasonNoCompatibleNode))
+	msg := condition(te, trainenvv1.ConditionCompatible).Message
+	g.Expect(msg).To(ContainSubstring(`"cuda>=12.8 brand=tesla,driver>=535,driver<536"`))
+	g.Expect(msg).To(ContainSubstring("driver 535.104.5 (CUDA 12.2)"))
+	g.Expect(msg).To(ContainSubstring("driver 470.239.6 (CUDA 11.4)"))
+	g.Expect(te.Status.Phase).To(Equal(trainenvv1.PhaseFailed))
+	_, err = f.statefulSet(te)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no pod while nothing can fit")
+
+	// The platform team upgrades the A100 node's driver; GFD relabels it.
+	old.Labels[gpufacts.LabelDriverMajor], old.Labels[gpufacts.LabelDriverMinor], old.Labels[gpufacts.LabelDriverRevision] = "570", "86", "10"
+	old.Labels[gpufacts.LabelCUDAMajor], old.Labels[gpufacts.LabelCUDAMinor] = "12", "8"
+	g.Expect(k8s.Update(f.ctx, old)).To(Succeed())
+	_, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionTrue, trainenvv1.ReasonCompatible))
+	g.Expect(condition(te, trainenvv1.ConditionCompatible).Message).To(HavePrefix("1 node(s) satisfy"))
+
+	sts, err := f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	selector, err := nodeaffinity.NewNodeSelector(sts.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(selector.Match(f.node(old.Name))).To(BeTrue(), "the upgraded node is admitted")
+	g.Expect(selector.Match(f.node(t4.Name))).To(BeFalse(), "the CUDA 11.4 node is not")
+}
+
+// An explicit spec.cuda.require replaces what the image declares.
+func TestSpecCUDARequireOverridesImage(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	reg := registrytest.New(t)
+	reg.Push("team/pytorch", "cu128", registrytest.Image(t, "NVIDIA_REQUIRE_CUDA=cuda>=12.8"))
+	f.gpuNodeWithDriver("override-a100", "NVIDIA-A100-SXM4-80GB", 8, "535", "104", "05", "12", "2")
+	te := f.create("override", reg.Host+"/team/pytorch:cu128", func(te *trainenvv1.TrainingEnvironment) {
+		te.Spec.CUDA = &trainenvv1.CUDASpec{Require: "cuda>=12.0"}
+	})
+	_, err, te := f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionTrue, trainenvv1.ReasonCompatible))
+
+	te.Spec.CUDA.Require = "cuda>=12.0,arch>=x"
+	g.Expect(k8s.Update(f.ctx, te)).To(Succeed())
+	_, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionFalse, trainenvv1.ReasonInvalidCUDARequirement))
+}
+
+func (f *fixture) node(name string) *corev1.Node {
+	f.t.Helper()
+	n := &corev1.Node{}
+	if err := k8s.Get(f.ctx, clientKey(name), n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
