@@ -120,15 +120,24 @@ type GPUSpec struct {
 	Products []string `json:"products,omitempty"`
 }
 
-// CUDASpec is an explicit CUDA requirement.
+// CUDASpec states or relaxes the image's CUDA requirement.
 type CUDASpec struct {
-	// Require uses the syntax of the NVIDIA_REQUIRE_CUDA variable of CUDA images, e.g.
-	// "cuda>=12.4" or "cuda>=12.4 brand=tesla,driver>=535,driver<536".
-	// +required
+	// Require replaces the image's declared requirement. It uses the syntax of the
+	// NVIDIA_REQUIRE_CUDA variable of CUDA images, e.g. "cuda>=12.4" or
+	// "cuda>=12.4 brand=tesla,driver>=535,driver<536". Omitted: the image's requirement.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('cuda>=')",message="cuda.require must start with cuda>=MAJOR.MINOR, as NVIDIA_REQUIRE_CUDA does"
-	Require string `json:"require"`
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('cuda') || self.startsWith('driver') || self.startsWith('arch') || self.startsWith('brand')",message="cuda.require uses the NVIDIA_REQUIRE_CUDA syntax, e.g. cuda>=12.4 or cuda>=12.4 brand=tesla,driver>=535,driver<536"
+	Require string `json:"require,omitempty"`
+
+	// MinorVersionCompatibility also accepts nodes whose driver supports an older CUDA of
+	// the same major release, at or above that major's minimum driver (CUDA minor-version
+	// compatibility: a 12.4 image on a 12.2 driver). Features newer than the driver's CUDA
+	// are then unavailable, and the container runs with NVIDIA_DISABLE_REQUIRE=true so that
+	// the NVIDIA runtime agrees. Off by default.
+	// +optional
+	MinorVersionCompatibility bool `json:"minorVersionCompatibility,omitempty"`
 }
 
 // ResourcesSpec is the CPU and memory of the environment.

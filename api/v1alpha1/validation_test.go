@@ -129,7 +129,7 @@ func TestInvalidSpecsAreRejectedWithReadableMessages(t *testing.T) {
 		{"follow interval too short", map[string]any{"image": image, "followTagIntervalSeconds": 5}, "spec.followTagIntervalSeconds in body should be greater than or equal to 60"},
 		{"bad platform", map[string]any{"image": image, "platform": "amd64"}, "spec.platform in body should match"},
 		{"bad gpu resource name", map[string]any{"image": image, "gpu": map[string]any{"resourceName": "gpu"}}, "spec.gpu.resourceName in body should match"},
-		{"cuda requirement syntax", map[string]any{"image": image, "cuda": map[string]any{"require": "12.4"}}, "cuda.require must start with cuda>=MAJOR.MINOR"},
+		{"cuda requirement syntax", map[string]any{"image": image, "cuda": map[string]any{"require": "12.4"}}, "cuda.require uses the NVIDIA_REQUIRE_CUDA syntax"},
 		{"keepalive too eager", map[string]any{"image": image, "ssh": map[string]any{"enabled": false, "clientAliveIntervalSeconds": 1}}, "spec.ssh.clientAliveIntervalSeconds in body should be greater than or equal to 5"},
 		{"culling too soon", map[string]any{"image": image, "jupyter": map[string]any{"enabled": true, "cullIdleKernelsAfterSeconds": 10}}, "greater than or equal to 300"},
 		{"relative mount path", map[string]any{"image": image, "workspace": map[string]any{"size": "1Gi", "mountPath": "workspace"}}, "spec.workspace.mountPath in body should match"},

@@ -73,7 +73,7 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	sort.Strings(names)
 	msg := fmt.Sprintf("%d node(s) fit", len(fit))
 	if len(rs.All) > 0 {
-		msg = fmt.Sprintf("%d node(s) satisfy %s", len(fit), describe(rs))
+		msg = fmt.Sprintf("%d node(s) satisfy %s (from %s)", len(fit), describe(rs), rs.Source)
 	}
 	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: msg, Nodes: names}
 }

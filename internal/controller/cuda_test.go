@@ -84,3 +84,27 @@ func (f *fixture) node(name string) *corev1.Node {
 	}
 	return n
 }
+
+// Opting into CUDA minor-version compatibility admits a 12.2 driver for a 12.4 image, says
+// so in the condition, and tells the runtime not to refuse the container.
+func TestMinorVersionCompatibilityOptIn(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	reg := registrytest.New(t)
+	reg.Push("team/pytorch", "cu124", registrytest.Image(t, "NVIDIA_REQUIRE_CUDA=cuda>=12.4"))
+	f.gpuNodeWithDriver("minor-a100", "NVIDIA-A100-SXM4-80GB", 8, "535", "104", "05", "12", "2")
+	te := f.create("minor", reg.Host+"/team/pytorch:cu124")
+	_, err, te := f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionFalse, trainenvv1.ReasonNoCompatibleNode))
+
+	te.Spec.CUDA = &trainenvv1.CUDASpec{MinorVersionCompatibility: true}
+	g.Expect(k8s.Update(f.ctx, te)).To(Succeed())
+	_, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionTrue, trainenvv1.ReasonCompatible))
+	g.Expect(condition(te, trainenvv1.ConditionCompatible).Message).To(ContainSubstring("relaxed by CUDA minor-version compatibility"))
+	sts, err := f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sts.Spec.Template.Spec.Containers[0].Env).To(ContainElement(corev1.EnvVar{Name: "NVIDIA_DISABLE_REQUIRE", Value: "true"}))
+}

@@ -59,12 +59,21 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 	return nil
 }
 
-// cudaRequirements are spec.cuda.require when given, else what the pinned image declares.
+// cudaRequirements are spec.cuda.require when given, else what the pinned image declares,
+// relaxed when the environment opted into CUDA minor-version compatibility.
 func cudaRequirements(te *trainenvv1.TrainingEnvironment) (cuda.Requirements, error) {
-	if te.Spec.CUDA != nil {
-		return cuda.FromValues([]string{te.Spec.CUDA.Require}, "spec.cuda.require")
+	spec := te.Spec.CUDA
+	var rs cuda.Requirements
+	var err error
+	if spec != nil && spec.Require != "" {
+		rs, err = cuda.FromValues([]string{spec.Require}, "spec.cuda.require")
+	} else {
+		rs, err = cuda.FromValues(te.Status.Image.CUDARequirements, "the image's NVIDIA_REQUIRE_CUDA")
 	}
-	return cuda.FromValues(te.Status.Image.CUDARequirements, "the image's NVIDIA_REQUIRE_CUDA")
+	if err != nil || spec == nil || !spec.MinorVersionCompatibility {
+		return rs, err
+	}
+	return cuda.WithMinorVersionCompatibility(rs), nil
 }
 
 func (r *TrainingEnvironmentReconciler) incompatible(te *trainenvv1.TrainingEnvironment, reason, message string) error {

@@ -85,6 +85,11 @@ func container(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.Co
 		},
 		VolumeMounts: []corev1.VolumeMount{{Name: shmVolume, MountPath: "/dev/shm"}},
 	}
+	if te.Spec.CUDA != nil && te.Spec.CUDA.MinorVersionCompatibility {
+		// The node may support an older CUDA of the same major than the image declares; the
+		// operator checked the minor-version driver minimum, so the runtime must not refuse.
+		c.Env = append(c.Env, corev1.EnvVar{Name: "NVIDIA_DISABLE_REQUIRE", Value: "true"})
+	}
 	if ws := te.Spec.Workspace; ws != nil {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: workspaceVolume, MountPath: ws.MountPath})
 		c.WorkingDir = ws.MountPath
