@@ -3,8 +3,11 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +34,7 @@ type tagCheck struct {
 // or to report that it moved (Pinned). A digest reference is never looked up again.
 func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pass) error {
 	te := p.te
+	p.keychain = r.keychain(ctx, te)
 	ref, err := registry.ParseReference(te.Spec.Image)
 	if err != nil {
 		setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionFalse, trainenvv1.ReasonInvalidReference,
@@ -157,6 +161,33 @@ func (r *TrainingEnvironmentReconciler) untilTagCheck(te *trainenvv1.TrainingEnv
 		return 0
 	}
 	return wait
+}
+
+// keychain returns a keychain of the environment's pull secrets that reads them only when
+// a registry asks for credentials: a verification answered from cache costs no API read.
+func (r *TrainingEnvironmentReconciler) keychain(ctx context.Context, te *trainenvv1.TrainingEnvironment) authn.Keychain {
+	return &lazyKeychain{load: func() (authn.Keychain, error) {
+		secrets, err := r.pullSecrets(ctx, te)
+		if err != nil {
+			return nil, err
+		}
+		return kauth.NewFromPullSecrets(ctx, secrets)
+	}}
+}
+
+type lazyKeychain struct {
+	once sync.Once
+	load func() (authn.Keychain, error)
+	kc   authn.Keychain
+	err  error
+}
+
+func (k *lazyKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	k.once.Do(func() { k.kc, k.err = k.load() })
+	if k.err != nil {
+		return nil, k.err
+	}
+	return k.kc.Resolve(res)
 }
 
 // pullSecrets reads spec.imagePullSecrets with the uncached reader.

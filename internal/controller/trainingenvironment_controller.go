@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,6 +50,9 @@ type pass struct {
 	te *trainenvv1.TrainingEnvironment
 	// pinned is repository@digest, set by the resolve step.
 	pinned string
+	// keychain holds the environment's pull secrets, set by the resolve step when it reads
+	// them (nil: anonymous).
+	keychain authn.Keychain
 	// affinity admits exactly the compatible nodes, set by the compatibility step.
 	affinity []corev1.NodeSelectorTerm
 	// result collects the requeue wishes of the steps (the earliest wins).

@@ -11,12 +11,13 @@ import (
 	"github.com/trainenv/trainenv/internal/compat"
 	"github.com/trainenv/trainenv/internal/cuda"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
+	"github.com/trainenv/trainenv/internal/trust"
 )
 
 // verifyImage asks the trust verifier about the pinned digest; the workload is created
 // only if the verdict allows it.
 func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass) error {
-	verdict, err := r.Verifier.Verify(ctx, p.te, p.pinned)
+	verdict, err := r.Verifier.Verify(ctx, trust.Request{Image: p.pinned, Namespace: p.te.Namespace, Keychain: p.keychain})
 	if err != nil {
 		setCondition(p.te, trainenvv1.ConditionVerified, metav1.ConditionUnknown, verdict.Reason, fmt.Sprintf("verifying %s: %v", p.pinned, err))
 		return err

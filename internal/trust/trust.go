@@ -6,10 +6,21 @@ package trust
 import (
 	"context"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 )
+
+// Request is what to verify.
+type Request struct {
+	// Image is the pinned reference, repository@sha256:... (never a tag).
+	Image string
+	// Namespace of the TrainingEnvironment (policies may be scoped by namespace).
+	Namespace string
+	// Keychain reaches the registry with the environment's pull secrets.
+	Keychain authn.Keychain
+}
 
 // Verdict is the outcome of verifying one digest.
 type Verdict struct {
@@ -23,9 +34,9 @@ type Verdict struct {
 	Allowed bool
 }
 
-// Verifier verifies a pinned digest (repository@sha256:...), never a tag.
+// Verifier verifies a pinned digest.
 type Verifier interface {
-	Verify(ctx context.Context, te *trainenvv1.TrainingEnvironment, pinned string) (Verdict, error)
+	Verify(ctx context.Context, req Request) (Verdict, error)
 }
 
 // NotEnforced is the verifier of an operator built without signature verification. It
@@ -33,7 +44,7 @@ type Verifier interface {
 type NotEnforced struct{}
 
 // Verify implements Verifier.
-func (NotEnforced) Verify(context.Context, *trainenvv1.TrainingEnvironment, string) (Verdict, error) {
+func (NotEnforced) Verify(context.Context, Request) (Verdict, error) {
 	return Verdict{
 		Status:  metav1.ConditionUnknown,
 		Reason:  trainenvv1.ReasonVerificationNotEnforced,
