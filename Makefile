@@ -60,6 +60,39 @@ verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if t
 test: manifests generate envtest-assets ## Unit tests and controller tests against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 
+##@ Local cluster (no Docker, no cluster of your own)
+
+DEV_STATE := $(BIN)/dev
+DEV_KUBECONFIG := $(DEV_STATE)/kubeconfig
+
+.PHONY: dev
+dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + registry + the operator + samples.
+	e2e/cluster/up.sh $(ENVTEST_ASSETS) $(DEV_STATE)
+	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
+
+.PHONY: dev-down
+dev-down: ## Stop the local cluster and the operator (state is kept).
+	e2e/cluster/down.sh $(DEV_STATE)
+
+.PHONY: dev-clean
+dev-clean: ## Stop the local cluster and delete its state.
+	e2e/cluster/down.sh $(DEV_STATE) --purge
+
+.PHONY: dev-tools
+dev-tools: envtest-assets $(ENVTEST_ASSETS)/kube-scheduler $(ENVTEST_ASSETS)/kwok registry-server ## Build or install what the local cluster runs.
+
+$(ENVTEST_ASSETS)/kube-scheduler:
+	e2e/tools/build-kube.sh $(KUBE_VERSION) $(ENVTEST_ASSETS) kube-scheduler kube-controller-manager
+
+$(ENVTEST_ASSETS)/kwok:
+	e2e/tools/build-kwok.sh $(KWOK_VERSION) $(ENVTEST_ASSETS)
+
+.PHONY: registry-server
+registry-server: ## Install the CNCF distribution registry (Debian package docker-registry) if missing.
+	@command -v docker-registry >/dev/null || { \
+	  echo "installing the docker-registry package (the CNCF distribution registry)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
+
 ##@ Build
 
 .PHONY: build

@@ -16,7 +16,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,26 +65,9 @@ func run(registry, repo string, tags []string, insecure bool, digestFile string)
 		return err
 	}
 
-	common, err := layer(map[string]string{
-		"opt/trainenv/README.txt": "Sample training image for trainenv development. It runs nothing real.\n",
-		"opt/trainenv/train.py":   "import os\nprint('CUDA', os.environ.get('CUDA_VERSION'), 'on', open('/etc/trainenv-release').read().strip())\n",
-	})
+	idx, images, err := build()
 	if err != nil {
 		return err
-	}
-
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	images := make([]v1.Image, len(platforms))
-	for i, p := range platforms {
-		img, err := image(p, common)
-		if err != nil {
-			return err
-		}
-		images[i] = img
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add:        img,
-			Descriptor: v1.Descriptor{Platform: &platforms[i]},
-		})
 	}
 
 	// Single-platform tags first, so the index never points at blobs that are not there yet.
@@ -117,6 +102,31 @@ func run(registry, repo string, tags []string, insecure bool, digestFile string)
 	return nil
 }
 
+// build returns the multi-arch index and its per-platform images, in platforms' order.
+func build() (v1.ImageIndex, []v1.Image, error) {
+	common, err := layer(map[string]string{
+		"opt/trainenv/README.txt": "Sample training image for trainenv development. It runs nothing real.\n",
+		"opt/trainenv/train.py":   "import os\nprint('CUDA', os.environ.get('CUDA_VERSION'), 'on', open('/etc/trainenv-release').read().strip())\n",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	images := make([]v1.Image, len(platforms))
+	for i, p := range platforms {
+		img, err := image(p, common)
+		if err != nil {
+			return nil, nil, err
+		}
+		images[i] = img
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{Platform: &platforms[i]},
+		})
+	}
+	return idx, images, nil
+}
+
 // image assembles one platform's image: the shared layer plus a tiny per-platform layer,
 // so that the two manifests (and their digests) really differ.
 func image(p v1.Platform, common v1.Layer) (v1.Image, error) {
@@ -127,7 +137,10 @@ func image(p v1.Platform, common v1.Layer) (v1.Image, error) {
 		return nil, err
 	}
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	img, err = mutate.AppendLayers(img, common, own)
+	img, err = mutate.Append(img,
+		mutate.Addendum{Layer: common, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "sampleimage: /opt/trainenv"}},
+		mutate.Addendum{Layer: own, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "sampleimage: /etc/trainenv-release"}},
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +161,7 @@ func image(p v1.Platform, common v1.Layer) (v1.Image, error) {
 			"NVARCH=" + nvarch,
 			"NVIDIA_REQUIRE_CUDA=" + requireCUDA("12.4", 470, 525, 535),
 			"NV_CUDA_CUDART_VERSION=12.4.127-1",
+			"NV_CUDA_COMPAT_PACKAGE=cuda-compat-12-4",
 			"CUDA_VERSION=" + cudaVersion,
 			"LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
 			"NVIDIA_VISIBLE_DEVICES=all",
@@ -167,7 +181,8 @@ func image(p v1.Platform, common v1.Layer) (v1.Image, error) {
 
 // requireCUDA spells NVIDIA_REQUIRE_CUDA the way nvidia/cuda images do: the minimum CUDA
 // version, then for each older driver branch that forward compatibility supports, one
-// "brand=B,driver>=N,driver<N+1" constraint per GPU brand.
+// "brand=B,driver>=N,driver<N+1" constraint per GPU brand. For 12.4 with branches 470, 525
+// and 535 this is, byte for byte, what nvidia/cuda:12.4.1-* images carry (31 clauses).
 func requireCUDA(cuda string, driverBranches ...int) string {
 	brands := []string{"tesla", "unknown", "nvidia", "nvidiartx", "geforce", "geforcertx", "quadro", "quadrortx", "titan", "titanrtx"}
 	parts := []string{"cuda>=" + cuda}
@@ -185,7 +200,7 @@ func layer(files map[string]string) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	seen := map[string]bool{}
-	for _, path := range sortedKeys(files) {
+	for _, path := range slices.Sorted(maps.Keys(files)) {
 		dirs := strings.Split(path, "/")
 		for i := 1; i < len(dirs); i++ {
 			dir := strings.Join(dirs[:i], "/") + "/"
@@ -213,18 +228,4 @@ func layer(files map[string]string) (v1.Layer, error) {
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}, tarball.WithMediaType(types.OCILayer))
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	// Insertion sort: a handful of keys, and it keeps the import list to the point.
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }

@@ -11,16 +11,17 @@ version=$1; bin_dir=$2
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${TRAINENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trainenv}/etcd-$version
 
+# build: called from an `if`, where set -e does not apply, hence the explicit `|| return`.
 build() {
   local work
   work=$(mktemp -d)
   # Build a copy so that asking for another version never rewrites the checked-in go.mod.
   cp "$here/etcd/go.mod" "$here/etcd/go.sum" "$here/etcd/main.go" "$work/"
   if ! grep -q "go.etcd.io/etcd/server/v3 $version\$" "$work/go.mod"; then
-    (cd "$work" && go get "go.etcd.io/etcd/server/v3@$version" && go mod tidy)
+    (cd "$work" && go get "go.etcd.io/etcd/server/v3@$version" && go mod tidy) || { rm -rf "$work"; return 1; }
   fi
   mkdir -p "$cache"
-  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/etcd.tmp" .)
+  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/etcd.tmp" .) || { rm -rf "$work"; return 1; }
   rm -rf "$work"
   mv "$cache/etcd.tmp" "$cache/etcd"
 }

@@ -9,17 +9,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/trainenv/trainenv/internal/cuda"
+	"github.com/trainenv/trainenv/internal/gpufacts"
 )
 
 // maxTerms bounds the node selector terms one requirement may expand to.
-const maxTerms = 64
+const maxTerms = 128
 
 // term is the requirements of one node selector term (ANDed).
 type term []corev1.NodeSelectorRequirement
 
-// Affinity returns node selector terms (ORed) that admit exactly the nodes on which rs
-// holds, under any labelling scheme, restricted to products when given. It returns nil
-// when nothing restricts placement.
+// Affinity returns node selector terms (ORed) for a GPU environment that admit exactly the
+// nodes on which rs holds, under any labelling scheme, restricted to products when given,
+// and never a node whose agent reports an unhealthy GPU.
 func Affinity(rs cuda.Requirements, products []string) ([]corev1.NodeSelectorTerm, error) {
 	var terms []term
 	if len(rs.All) > 0 {
@@ -33,20 +34,19 @@ func Affinity(rs cuda.Requirements, products []string) ([]corev1.NodeSelectorTer
 		if len(terms) == 0 {
 			return nil, fmt.Errorf("the CUDA requirement %s cannot be expressed with any node labels", rs)
 		}
-	} else if len(products) > 0 {
+	} else {
 		terms = []term{{}}
 	}
 	if len(terms) > maxTerms {
 		return nil, fmt.Errorf("the CUDA requirement %s expands to %d node selector terms (at most %d); simplify it with spec.cuda.require", rs, len(terms), maxTerms)
-	}
-	if len(terms) == 0 {
-		return nil, nil
 	}
 	out := make([]corev1.NodeSelectorTerm, 0, len(terms))
 	for _, t := range terms {
 		if len(products) > 0 {
 			t = append(t, corev1.NodeSelectorRequirement{Key: LabelGPUProduct, Operator: corev1.NodeSelectorOpIn, Values: products})
 		}
+		// NotIn also admits nodes without the label (GFD-only clusters have no health label).
+		t = append(t, corev1.NodeSelectorRequirement{Key: gpufacts.LabelHealthy, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"false"}})
 		out = append(out, corev1.NodeSelectorTerm{MatchExpressions: t})
 	}
 	return out, nil
@@ -114,7 +114,10 @@ func integerTerms(vl versionLabels, want cuda.Version, op cuda.Op) []term {
 	key, itoa := vl.integer, func(n int64) []string { return []string{strconv.FormatInt(n, 10)} }
 	switch op {
 	case ">=":
-		return append(greater(key, n), equalTo(key, n))
+		if n == 0 {
+			return append(greater(key, 0), equalTo(key, 0))
+		}
+		return greater(key, n-1)
 	case ">":
 		return greater(key, n)
 	case "<":
@@ -151,42 +154,47 @@ func equalTo(key string, n int64) term {
 // componentTerms compares a version held as component labels lexicographically: for
 // "greater", some component is greater and all before it are equal.
 func componentTerms(keys []string, want cuda.Version, op cuda.Op) []term {
-	eq := func(i int) term { return equalTo(keys[i], int64(want.At(i))) }
-	cmp := func(i int, operator corev1.NodeSelectorOperator) []term {
+	last := len(keys) - 1
+	// prefixEqual(i, r...): components before i equal want's, then r on component i.
+	prefixEqual := func(i int, r ...corev1.NodeSelectorRequirement) term {
 		t := term{}
 		for j := 0; j < i; j++ {
-			t = append(t, eq(j)...)
+			t = append(t, equalTo(keys[j], int64(want.At(j)))...)
 		}
-		v := int64(want.At(i))
-		if operator == corev1.NodeSelectorOpLt && v == 0 {
-			return nil // nothing is below zero
-		}
-		t = append(t, corev1.NodeSelectorRequirement{Key: keys[i], Operator: operator, Values: []string{strconv.FormatInt(v, 10)}})
-		return []term{withAll(t, keys)}
+		return withAll(append(t, r...), keys)
 	}
-	equal := func() []term {
-		t := term{}
-		for i := range keys {
-			t = append(t, eq(i)...)
-		}
-		return []term{t}
+	at := func(i int, operator corev1.NodeSelectorOperator, v int64) corev1.NodeSelectorRequirement {
+		return corev1.NodeSelectorRequirement{Key: keys[i], Operator: operator, Values: []string{strconv.FormatInt(v, 10)}}
 	}
 	var out []term
-	if op == "=" {
-		return equal()
-	}
-	if op != "<" && op != "<=" { // >, >=, and the greater side of !=
-		for i := range keys {
-			out = append(out, cmp(i, corev1.NodeSelectorOpGt)...)
+	switch op {
+	case "=":
+		return []term{prefixEqual(last, equalTo(keys[last], int64(want.At(last)))...)}
+	case ">", ">=", "!=":
+		for i := 0; i <= last; i++ {
+			v := int64(want.At(i))
+			switch {
+			case i == last && op == ">=" && v == 0:
+				out = append(out, prefixEqual(i))
+			case i == last && op == ">=":
+				out = append(out, prefixEqual(i, at(i, corev1.NodeSelectorOpGt, v-1)))
+			default:
+				out = append(out, prefixEqual(i, at(i, corev1.NodeSelectorOpGt, v)))
+			}
 		}
 	}
-	if op != ">" && op != ">=" { // <, <=, and the lesser side of !=
-		for i := range keys {
-			out = append(out, cmp(i, corev1.NodeSelectorOpLt)...)
+	if op == "<" || op == "<=" || op == "!=" {
+		for i := 0; i <= last; i++ {
+			v := int64(want.At(i))
+			switch {
+			case i == last && op == "<=":
+				out = append(out, prefixEqual(i, at(i, corev1.NodeSelectorOpLt, v+1)))
+			case v == 0:
+				// nothing is below zero
+			default:
+				out = append(out, prefixEqual(i, at(i, corev1.NodeSelectorOpLt, v)))
+			}
 		}
-	}
-	if op == ">=" || op == "<=" {
-		out = append(out, equal()...)
 	}
 	return out
 }

@@ -37,6 +37,7 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	}
 	resourceName := corev1.ResourceName(gpu.ResourceName)
 	var withGPUs, ofProduct, fit []*corev1.Node
+	unhealthy := 0
 	for i := range nodes {
 		n := &nodes[i]
 		capacity, ok := n.Status.Allocatable[resourceName]
@@ -48,6 +49,10 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 			continue
 		}
 		ofProduct = append(ofProduct, n)
+		if n.Labels[gpufacts.LabelHealthy] == "false" {
+			unhealthy++
+			continue
+		}
 		if holds(rs, n.Labels) {
 			fit = append(fit, n)
 		}
@@ -61,6 +66,10 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 		return Result{Reason: trainenvv1.ReasonNoMatchingProduct, Message: fmt.Sprintf(
 			"no node with %d %s has a product in gpu.products %v; products available: %s",
 			gpu.Count, gpu.ResourceName, gpu.Products, strings.Join(products(withGPUs), ", "))}
+	case len(fit) == 0 && unhealthy == len(ofProduct):
+		return Result{Reason: trainenvv1.ReasonNoCompatibleNode, Message: fmt.Sprintf(
+			"every node with %d %s reports an unhealthy GPU (label %s=false; see the node's %s annotation); ask the platform team to repair them",
+			gpu.Count, gpu.ResourceName, gpufacts.LabelHealthy, gpufacts.AnnotationFacts)}
 	case len(fit) == 0:
 		return Result{Reason: trainenvv1.ReasonNoCompatibleNode, Message: fmt.Sprintf(
 			"the image needs %s (from %s); the cluster has %s. Use an image built for an older CUDA, or ask the platform team for a newer driver",

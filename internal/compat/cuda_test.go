@@ -90,6 +90,24 @@ func TestCheckCUDARequirement(t *testing.T) {
 	}
 }
 
+func TestUnhealthyNodesAreNotCompatible(t *testing.T) {
+	g := NewWithT(t)
+	sick := labelledNode("sick", gpuNodeLabels("agent", "550.54.15", "12.4", "8.0", "tesla"))
+	sick.Labels[gpufacts.LabelHealthy] = "false"
+	well := labelledNode("well", gpuNodeLabels("agent", "550.54.15", "12.4", "8.0", "tesla"))
+	r := compat.Check(gpu1, requirements(t, "cuda>=12.0"), []corev1.Node{sick, well})
+	g.Expect(r.Nodes).To(Equal([]string{"well"}))
+	r = compat.Check(gpu1, requirements(t, "cuda>=12.0"), []corev1.Node{sick})
+	g.Expect(r.Reason).To(Equal(trainenvv1.ReasonNoCompatibleNode))
+	g.Expect(r.Message).To(ContainSubstring("unhealthy GPU"))
+	terms, err := compat.Affinity(requirements(t, "cuda>=12.0"), nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	selector, err := nodeaffinity.NewNodeSelector(&corev1.NodeSelector{NodeSelectorTerms: terms})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(selector.Match(&sick)).To(BeFalse())
+	g.Expect(selector.Match(&well)).To(BeTrue())
+}
+
 func TestNoCompatibleNodeMessageNamesRequirementAndCluster(t *testing.T) {
 	g := NewWithT(t)
 	nodes := []corev1.Node{
@@ -182,17 +200,36 @@ func TestAffinityAdmitsExactlyTheCompatibleNodes(t *testing.T) {
 
 func TestAffinityRestrictsProducts(t *testing.T) {
 	g := NewWithT(t)
+	healthy := corev1.NodeSelectorRequirement{Key: gpufacts.LabelHealthy, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"false"}}
 	terms, err := compat.Affinity(cuda.Requirements{}, []string{"Tesla-T4"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(terms).To(Equal([]corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
-		{Key: gpufacts.LabelProduct, Operator: corev1.NodeSelectorOpIn, Values: []string{"Tesla-T4"}}}}}))
+		{Key: gpufacts.LabelProduct, Operator: corev1.NodeSelectorOpIn, Values: []string{"Tesla-T4"}}, healthy}}}))
 	terms, err = compat.Affinity(cuda.Requirements{}, nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(terms).To(BeNil())
+	g.Expect(terms).To(Equal([]corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{healthy}}}),
+		"a node whose agent reports an unhealthy GPU is never chosen")
 
 	terms, err = compat.Affinity(requirements(t, "cuda>=12.4"), []string{"Tesla-T4"})
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, term := range terms {
 		g.Expect(term.MatchExpressions).To(ContainElement(HaveField("Key", gpufacts.LabelProduct)))
 	}
+}
+
+// The requirement nvidia/cuda:12.4.1 images declare (and the local cluster's sample image
+// carries) must fit in node affinity.
+func TestRealCUDAImageRequirementFitsAffinity(t *testing.T) {
+	g := NewWithT(t)
+	var alts []string
+	for _, driver := range []int{470, 525, 535} {
+		for _, brand := range []string{"unknown", "grid", "tesla", "nvidia", "quadro", "quadrortx", "nvidiartx", "vapps", "vpc", "vcs", "vws", "cloudgaming", "geforce", "geforcertx", "titan", "titanrtx"} {
+			alts = append(alts, fmt.Sprintf("brand=%s,driver>=%d,driver<%d", brand, driver, driver+1))
+		}
+	}
+	rs := requirements(t, "cuda>=12.4 "+strings.Join(alts, " "))
+	terms, err := compat.Affinity(rs, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(len(terms)).To(BeNumerically("<=", 64))
+	t.Logf("%d alternatives → %d node selector terms", len(rs.All[0]), len(terms))
 }

@@ -5,6 +5,7 @@ package trust
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,39 @@ type Verdict struct {
 	Message string
 	// Allowed reports whether the workload may be created for this digest.
 	Allowed bool
+
+	// What was verified, for status. Empty when no policy was evaluated.
+
+	// Digest is the reference that was verified, repository@sha256:....
+	Digest string
+	// Policies names every matching ClusterImagePolicy, sorted; all of them were evaluated.
+	Policies []string
+	// Passed lists, per policy, the authorities that were satisfied.
+	Passed []AuthorityResult
+	// Warnings are failures of policies in warn mode; the digest is allowed regardless.
+	Warnings []string
+	// CheckedAt is when the policies were evaluated; a cached verdict keeps its original time.
+	CheckedAt time.Time
+}
+
+// AuthorityResult is one authority of one policy that the digest satisfied.
+type AuthorityResult struct {
+	Policy    string
+	Authority string
+	// Signers that verified: a key (KeyID) or a certificate identity (Issuer, Subject).
+	Signers []Signer
+	// AttestationTypes are the in-toto predicate types of the verified attestations.
+	AttestationTypes []string
+	// Static is true when the authority passes by configuration (static: {action: pass}).
+	Static bool
+}
+
+// Signer identifies who signed: KeyID for key authorities, Issuer and Subject for keyless.
+type Signer struct {
+	// KeyID is "SHA256:" and the hex SHA-256 of the public key's DER (PKIX) encoding.
+	KeyID   string `json:"keyID,omitempty"`
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // Verifier verifies a pinned digest.

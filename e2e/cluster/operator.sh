@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs trainenv into the local cluster and runs the operator against it, then applies
+# the samples and waits until the sample environment is pinned and running.
+#
+# usage: KUBECONFIG=... operator.sh MANAGER_BINARY STATE_DIR
+set -euo pipefail
+manager=$1; state=$2
+root=$(cd "$(dirname "$0")/../.." && pwd)
+pids=$state/pids logs=$state/logs
+mkdir -p "$pids" "$logs"
+
+kubectl apply --server-side -f "$root/config/crd/bases" >/dev/null
+kubectl wait --for condition=Established --timeout=60s crd/trainingenvironments.trainenv.io >/dev/null
+
+# (Re)start the manager so that a rebuilt binary takes effect.
+if [ -f "$pids/manager.pid" ] && kill -0 "$(cat "$pids/manager.pid")" 2>/dev/null; then
+  kill "$(cat "$pids/manager.pid")"
+  sleep 1
+fi
+nohup "$manager" --metrics-bind-address=127.0.0.1:18080 --health-probe-bind-address=127.0.0.1:18081 \
+  >"$logs/manager.log" 2>&1 &
+echo $! >"$pids/manager.pid"
+for _ in $(seq 60); do
+  curl -fsS http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break
+  sleep 1
+done
+curl -fsS http://127.0.0.1:18081/readyz >/dev/null || { echo "the manager did not become ready; see $logs/manager.log" >&2; exit 1; }
+
+kubectl apply -k "$root/config/samples" >/dev/null
+echo "waiting for the sample TrainingEnvironment to run its pinned digest..." >&2
+if ! kubectl wait --for condition=Ready --timeout=120s trainingenvironment/pytorch-sample >/dev/null; then
+  kubectl describe trainingenvironment/pytorch-sample >&2
+  exit 1
+fi
+
+kubectl get trainingenvironments
+echo
+echo "The sample pod runs: $(kubectl get pod pytorch-sample-0 -o jsonpath='{.spec.containers[0].image}')"
+cat <<MSG
+
+The local cluster is up:
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get trainenv,pods,nodes
+  kubectl describe trainenv pytorch-sample
+Operator log: $logs/manager.log
+Stop it with: make dev-down   (make dev-clean also deletes its state)
+MSG

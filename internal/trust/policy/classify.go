@@ -1,0 +1,135 @@
+package policy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/trainenv/trainenv/internal/trust"
+)
+
+// recorder is the registry transport of one evaluation. policy-controller's engine turns
+// every authority error into a message string, so the type of a registry failure is lost
+// by the time it returns; the transport sees it first. A 404 is normal (an image without
+// signatures has no .sig tag) and the 401 of the /v2/ ping starts the auth handshake;
+// everything else at 401, 403, 429 or 5xx, and every network error, means the registry,
+// not the digest, decided the outcome. A failed ping counts only if no later ping to that
+// host got an answer: go-containerregistry pings a loopback or insecure registry over
+// HTTPS first and falls back to HTTP.
+type recorder struct {
+	base http.RoundTripper
+
+	mu     sync.Mutex
+	err    error
+	ping   map[string]error
+	denied bool
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.RoundTrip(req)
+	var failed error
+	denied := false
+	switch {
+	case err != nil:
+		failed = fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		if req.URL.Path != "/v2/" {
+			failed, denied = fmt.Errorf("%s %s: %s", req.Method, req.URL.Redacted(), resp.Status), true
+		}
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		failed = fmt.Errorf("%s %s: %s", req.Method, req.URL.Redacted(), resp.Status)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case req.URL.Path == "/v2/" && failed != nil:
+		if r.ping == nil {
+			r.ping = map[string]error{}
+		}
+		r.ping[req.URL.Host] = failed
+	case req.URL.Path == "/v2/":
+		delete(r.ping, req.URL.Host)
+	case failed != nil && r.err == nil:
+		r.err = failed
+	}
+	r.denied = r.denied || denied
+	return resp, err
+}
+
+// failure returns the first registry failure of the evaluation, if any.
+func (r *recorder) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	for _, err := range r.ping {
+		return err
+	}
+	return nil
+}
+
+func (r *recorder) unauthorized() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.denied
+}
+
+// failureReasons maps the messages of policy-controller's engine (which come from cosign's
+// typed errors, flattened to strings) to stable reasons, most specific first: when several
+// authorities fail differently, the reason names the one closest to passing.
+var failureReasons = []struct {
+	reason string
+	match  func(msg string) bool
+}{
+	{trust.ReasonPolicyDenied, func(m string) bool {
+		return strings.Contains(m, "disallowed by static policy") ||
+			strings.Contains(m, "policy for ClusterImagePolicy") || // cue: "...cue policy for ClusterImagePolicy"
+			strings.Contains(m, "policy for type ClusterImagePolicy") // rego
+	}},
+	{trust.ReasonAttestationPolicyFailed, func(m string) bool {
+		return strings.Contains(m, "failed evaluating cue policy") || strings.Contains(m, "failed evaluating rego policy")
+	}},
+	{trust.ReasonUntrustedSigner, func(m string) bool { return strings.Contains(m, "no matching signatures") }},
+	{trust.ReasonAttestationMissing, func(m string) bool { return strings.Contains(m, "no matching attestations") }},
+	{trust.ReasonNoSignature, func(m string) bool { return strings.Contains(m, "no signatures found") }},
+}
+
+// hints say what to do about each failure.
+var hints = map[string]string{
+	trust.ReasonNoSignature:             "sign this digest with a key or identity the policy trusts",
+	trust.ReasonUntrustedSigner:         "it is signed, but not by a key or identity the policy trusts",
+	trust.ReasonAttestationMissing:      "attach the attestation the policy requires, signed by a trusted authority",
+	trust.ReasonAttestationPolicyFailed: "the attestation's content does not satisfy the policy",
+	trust.ReasonPolicyDenied:            "the policy rejects this image",
+	trust.ReasonVerificationFailed:      "see the policy errors",
+}
+
+func failureReason(msgs []string) string {
+	for _, fr := range failureReasons {
+		for _, m := range msgs {
+			if fr.match(m) {
+				return fr.reason
+			}
+		}
+	}
+	return trust.ReasonVerificationFailed
+}
+
+// networkMarkers catch failures of clients that do not go through the recorder: the
+// transparency log and TUF clients, and registries reached with signaturePullSecrets
+// (policy-controller replaces the remote options for those).
+var networkMarkers = []string{"connection refused", "no such host", "i/o timeout", "TLS handshake timeout",
+	"connection reset", "dial tcp", "context deadline exceeded", "503 Service Unavailable", "502 Bad Gateway"}
+
+func networkFailure(msgs []string) error {
+	for _, m := range msgs {
+		for _, marker := range networkMarkers {
+			if strings.Contains(m, marker) {
+				return fmt.Errorf("%s", m)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/policy-controller/pkg/apis/config"
+	"github.com/sigstore/policy-controller/pkg/webhook"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+	kubeclient "knative.dev/pkg/client/injection/kube/client"
+	"knative.dev/pkg/logging"
+
+	"github.com/trainenv/trainenv/internal/trust"
+)
+
+// outcome is one policy's result from policy-controller's engine.
+type outcome struct {
+	c      *compiled
+	result *webhook.PolicyResult
+	fails  []string // enforcing failures: the digest must not run
+	warns  []string // failures of a warn-mode policy: it runs, with a warning
+}
+
+// registryRetry keeps go-containerregistry's own retries short: the reconciler retries
+// a returned error with its backoff, and a verification must not sit for seconds on a
+// registry that is down.
+var registryRetry = remote.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 2}
+
+// evaluate runs every matching policy through webhook.ValidatePolicy, in parallel as the
+// webhook does. All of them must pass.
+func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Request, matching []*compiled, keys *config.SigstoreKeysMap) (trust.Verdict, error) {
+	ctx = logging.WithLogger(ctx, v.opts.Logger)
+	ctx = config.ToContext(ctx, &config.Config{ImagePolicyConfig: &config.ImagePolicyConfig{}, SigstoreKeysConfig: keys})
+	if v.opts.KubeClient != nil {
+		ctx = context.WithValue(ctx, kubeclient.Key{}, v.opts.KubeClient)
+	}
+	kc := req.Keychain
+	if kc == nil {
+		kc = authn.NewMultiKeychain() // anonymous
+	}
+	rec := &recorder{base: v.opts.Transport}
+	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(rec), remote.WithRetryBackoff(registryRetry))
+
+	for _, c := range matching {
+		if v.opts.KubeClient == nil && usesPullSecrets(c) {
+			// policy-controller's engine would panic reading them without a client.
+			return invalid(ref, matching, fmt.Errorf("%s: signaturePullSecrets need a Kubernetes client, which this operator was not given", c.name)), nil
+		}
+	}
+	out := make([]outcome, len(matching))
+	var wg sync.WaitGroup
+	for i, c := range matching {
+		out[i].c = c
+		wg.Add(1)
+		go func(o *outcome) {
+			defer wg.Done()
+			res, errs := webhook.ValidatePolicy(ctx, req.Namespace, ref, o.c.cip, kc, opt)
+			o.result = res
+			if res == nil {
+				o.fails, o.warns = split(errs)
+			}
+		}(&out[i])
+	}
+	wg.Wait()
+	return v.verdict(ctx, ref, out, rec)
+}
+
+// split separates warn-mode failures from enforcing ones the way policy-controller's
+// tester does: a FieldError at warning level is a warning, anything else an error.
+func split(errs []error) (fails, warns []string) {
+	for _, err := range errs {
+		var fe *apis.FieldError
+		if !errors.As(err, &fe) {
+			fails = append(fails, err.Error())
+			continue
+		}
+		if w := fe.Filter(apis.WarningLevel); w != nil {
+			warns = append(warns, fieldMessage(w))
+		}
+		if e := fe.Filter(apis.ErrorLevel); e != nil {
+			fails = append(fails, fieldMessage(e))
+		}
+	}
+	if len(fails) == 0 && len(warns) == 0 {
+		fails = []string{"no authority passed"}
+	}
+	return fails, warns
+}
+
+// fieldMessage is a FieldError's text without the empty field path it ends with.
+func fieldMessage(fe *apis.FieldError) string {
+	return strings.TrimRight(strings.TrimSpace(fe.Error()), ": ")
+}
+
+func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, rec *recorder) (trust.Verdict, error) {
+	verdict := trust.Verdict{Digest: ref.String(), CheckedAt: v.opts.Now()}
+	var fails, warns, allFails []string
+	for _, o := range out {
+		verdict.Policies = append(verdict.Policies, o.c.name)
+		verdict.Warnings = append(verdict.Warnings, o.c.warnings...)
+		if o.result != nil {
+			verdict.Passed = append(verdict.Passed, authorities(o.c, o.result)...)
+			continue
+		}
+		allFails = append(allFails, o.fails...)
+		if len(o.fails) > 0 {
+			fails = append(fails, fmt.Sprintf("policy %s: %s", o.c.name, strings.Join(o.fails, "; ")))
+		}
+		if len(o.warns) > 0 {
+			w := fmt.Sprintf("policy %s (warn mode): %s", o.c.name, strings.Join(o.warns, "; "))
+			warns = append(warns, w)
+			verdict.Warnings = append(verdict.Warnings, w)
+		}
+	}
+	if len(fails)+len(warns) > 0 {
+		// A failure seen while the registry misbehaved says nothing about the digest.
+		err := rec.failure()
+		if err == nil {
+			err = networkFailure(append(allFails, warns...))
+		}
+		if err != nil {
+			reason := trust.ReasonRegistryUnavailable
+			if rec.unauthorized() {
+				reason = trust.ReasonRegistryUnauthorized
+			}
+			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: reason, Digest: ref.String(),
+				Message: clip(fmt.Sprintf("reading signatures of %s: %v", ref.Context().Name(), err))}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trust.ReasonRegistryUnavailable, Digest: ref.String(),
+				Message: fmt.Sprintf("verifying %s did not finish: %v", ref.Context().Name(), err)}, err
+		}
+	}
+	if len(fails) > 0 {
+		verdict.Status, verdict.Reason = metav1.ConditionFalse, failureReason(allFails)
+		verdict.Message = clip(fmt.Sprintf("%s is not trusted (%s): %s", ref.Context().Name(), hints[verdict.Reason], strings.Join(fails, " | ")))
+		return verdict, nil
+	}
+	verdict.Status, verdict.Allowed, verdict.Reason = metav1.ConditionTrue, true, trust.ReasonVerified
+	verdict.Message = fmt.Sprintf("%s verified by %s", shortDigest(ref), describe(verdict.Passed))
+	if len(warns) > 0 {
+		verdict.Reason = trust.ReasonVerifiedWithWarnings
+		verdict.Message = fmt.Sprintf("%s ALLOWED WITH WARNINGS, only because the failing policies are in warn mode: %s",
+			shortDigest(ref), strings.Join(warns, " | "))
+		if len(verdict.Passed) > 0 {
+			verdict.Message += "; passed: " + describe(verdict.Passed)
+		}
+		verdict.Message = clip(verdict.Message)
+	}
+	return verdict, nil
+}
+
+// authorities turns one policy's passing authorities into status evidence.
+func authorities(c *compiled, res *webhook.PolicyResult) []trust.AuthorityResult {
+	out := make([]trust.AuthorityResult, 0, len(res.AuthorityMatches))
+	for aname, m := range res.AuthorityMatches {
+		a := trust.AuthorityResult{Policy: c.name, Authority: aname, Static: m.Static}
+		signer := func(s webhook.PolicySignature) {
+			sg := trust.Signer{Issuer: s.Issuer, Subject: s.Subject}
+			if sg.Subject == "" && sg.Issuer == "" {
+				sg.KeyID = c.keyIDs[aname]
+			}
+			for _, have := range a.Signers {
+				if have == sg {
+					return
+				}
+			}
+			a.Signers = append(a.Signers, sg)
+		}
+		for _, s := range m.Signatures {
+			signer(s)
+		}
+		for _, atts := range m.Attestations {
+			for _, at := range atts {
+				signer(at.PolicySignature)
+				if !contains(a.AttestationTypes, at.PredicateType) {
+					a.AttestationTypes = append(a.AttestationTypes, at.PredicateType)
+				}
+			}
+		}
+		sort.Strings(a.AttestationTypes)
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Authority < out[j].Authority })
+	return out
+}
+
+func describe(passed []trust.AuthorityResult) string {
+	parts := make([]string, 0, len(passed))
+	for _, a := range passed {
+		var who []string
+		for _, s := range a.Signers {
+			if s.KeyID != "" {
+				who = append(who, "key "+s.KeyID)
+			} else {
+				who = append(who, fmt.Sprintf("%s (issuer %s)", s.Subject, s.Issuer))
+			}
+		}
+		if a.Static {
+			who = append(who, "static pass")
+		}
+		if len(a.AttestationTypes) > 0 {
+			who = append(who, "attestations "+strings.Join(a.AttestationTypes, ", "))
+		}
+		parts = append(parts, fmt.Sprintf("policy %s authority %s [%s]", a.Policy, a.Authority, strings.Join(who, "; ")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func usesPullSecrets(c *compiled) bool {
+	for _, a := range c.cip.Authorities {
+		for _, s := range a.Sources {
+			if len(s.SignaturePullSecrets) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func shortDigest(ref name.Digest) string {
+	return ref.Context().Name() + "@" + ref.DigestStr()
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// clip keeps condition messages readable; the cosign errors repeat the reference a lot.
+func clip(s string) string {
+	const max = 2048
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
