@@ -70,6 +70,11 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	e2e/cluster/up.sh $(ENVTEST_ASSETS) $(DEV_STATE)
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
+.PHONY: e2e
+e2e: ## make dev from scratch, check the sample runs its pinned digest, then tear it down.
+	$(MAKE) dev-clean
+	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh
+
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).
 	e2e/cluster/down.sh $(DEV_STATE)

@@ -10,7 +10,7 @@ set -euo pipefail
 version=$1; bin_dir=$2; shift 2
 components=("$@")
 cache=${TRAINENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trainenv}/kube-$version
-staging=$(echo "$version" | sed 's/^v1\./v0./')
+staging=${version/#v1./v0.}
 major=$(echo "$version" | sed -E 's/^v([0-9]+)\..*/\1/')
 minor=$(echo "$version" | sed -E 's/^v[0-9]+\.([0-9]+)\..*/\1/')
 
@@ -43,7 +43,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   mkdir -p "$cache"
   for c in "${missing[@]}"; do
     echo "building $c $version (first time only; cached in $cache)" >&2
-    (cd "$work" && go get "k8s.io/kubernetes/cmd/$c@$version" >/dev/null 2>&1 || true)
     (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$cache/$c.tmp" "k8s.io/kubernetes/cmd/$c")
     mv "$cache/$c.tmp" "$cache/$c"
   done

@@ -87,11 +87,22 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: msg, Nodes: names}
 }
 
+// describe renders the requirements for a message. Real CUDA images list dozens of
+// brand/driver alternatives; the first one (the CUDA version) says what matters, and
+// status.image.cudaRequirements keeps the whole text.
 func describe(rs cuda.Requirements) string {
 	if len(rs.All) == 0 {
 		return "no CUDA requirement"
 	}
-	return rs.String()
+	parts := make([]string, len(rs.All))
+	for i, req := range rs.All {
+		if len(req) <= 3 {
+			parts[i] = fmt.Sprintf("%q", req.String())
+			continue
+		}
+		parts[i] = fmt.Sprintf("%q (or one of %d other driver/brand alternatives)", cuda.Requirement{req[0]}.String(), len(req)-1)
+	}
+	return strings.Join(parts, " and ")
 }
 
 // summarize groups nodes by driver and CUDA version: "3 nodes with driver 535.104.5 (CUDA

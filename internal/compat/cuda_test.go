@@ -233,3 +233,10 @@ func TestRealCUDAImageRequirementFitsAffinity(t *testing.T) {
 	g.Expect(len(terms)).To(BeNumerically("<=", 64))
 	t.Logf("%d alternatives → %d node selector terms", len(rs.All[0]), len(terms))
 }
+
+func TestLongRequirementsAreSummarised(t *testing.T) {
+	g := NewWithT(t)
+	rs := requirements(t, "cuda>=12.8 brand=tesla,driver>=470,driver<471 brand=tesla,driver>=525,driver<526 brand=tesla,driver>=535,driver<536")
+	r := compat.Check(gpu1, rs, []corev1.Node{labelledNode("a", gpuNodeLabels("gfd", "535.183.01", "12.2", "8.0", ""))})
+	g.Expect(r.Message).To(HavePrefix(`the image needs "cuda>=12.8" (or one of 3 other driver/brand alternatives)`))
+}

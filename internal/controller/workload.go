@@ -53,7 +53,7 @@ func (r *TrainingEnvironmentReconciler) ensureOwned(ctx context.Context, te *tra
 		if err := r.Create(ctx, desired, FieldOwner); err != nil {
 			return err
 		}
-		r.event(te, corev1.EventTypeNormal, "Created", "Create", "created %s %s", kindOf(desired), desired.GetName())
+		r.event(te, corev1.EventTypeNormal, "Created"+kindOf(desired), "Create", "created %s %s", kindOf(desired), desired.GetName())
 		return nil
 	case err != nil:
 		return err
@@ -91,7 +91,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te 
 		if err := r.Create(ctx, desired, FieldOwner); err != nil {
 			return err
 		}
-		r.event(te, corev1.EventTypeNormal, "Created", "Create", "created workspace claim %s", desired.Name)
+		r.event(te, corev1.EventTypeNormal, "CreatedPersistentVolumeClaim", "Create", "created workspace claim %s", desired.Name)
 		return nil
 	}
 	if err != nil {
