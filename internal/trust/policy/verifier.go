@@ -67,8 +67,8 @@ type Resource struct {
 
 // Verifier implements trust.Verifier with ClusterImagePolicies.
 type Verifier struct {
-	opts   Options
-	store  *store
+	opts    Options
+	store   *store
 	cache   *cache
 	matches matchMemo
 	flight  singleflight.Group
