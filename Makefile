@@ -101,8 +101,9 @@ registry-server: ## Install the CNCF distribution registry (Debian package docke
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager binary.
+build: generate ## Build the manager and the node agent (cgo: NVML is loaded at run time).
 	go build -o $(BIN)/manager ./cmd
+	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.

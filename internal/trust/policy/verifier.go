@@ -109,7 +109,8 @@ func New(src PolicySource, opts Options) *Verifier {
 	}
 }
 
-// Verify implements trust.Verifier.
+// Verify implements trust.Verifier. Verdicts may come from the cache and share their
+// slices with it: callers must not modify them.
 func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict, error) {
 	ref, err := name.NewDigest(req.Image)
 	if err != nil {
@@ -142,7 +143,7 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 	if verdict, ok := v.cache.get(key); ok {
 		return verdict, nil
 	}
-	res, err, _ := v.flight.Do(key, func() (any, error) {
+	run := func() (any, error) {
 		// The evaluation is shared by every caller waiting on this key, so one caller
 		// giving up must not cancel it for the others.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.opts.Timeout)
@@ -150,7 +151,13 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 		verdict, err := v.evaluate(ectx, ref, req, matching, keys)
 		v.cache.put(key, verdict, err, v.ttl(verdict, err))
 		return verdict, err
-	})
+	}
+	res, err, shared := v.flight.Do(key, run)
+	if shared && err != nil && res.(trust.Verdict).Reason == trust.ReasonRegistryUnauthorized {
+		// The shared evaluation ran with another environment's pull secrets; a refusal
+		// of those says nothing about this caller's, so try with its own.
+		res, err = run()
+	}
 	return res.(trust.Verdict), err
 }
 
