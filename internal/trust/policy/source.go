@@ -53,6 +53,10 @@ func (s *APISource) ClusterImagePolicies(ctx context.Context) ([]pcv1alpha1.Clus
 	// The verifier never mutates listed objects (it deep-copies before defaulting), so the
 	// cache's copy is not needed on this per-verification path.
 	if err := s.Policies.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
+		if meta.IsNoMatchError(err) {
+			// Retried, not "no policy": installing the CRD and a policy must unblock.
+			return nil, fmt.Errorf("listing ClusterImagePolicies (is the policy.sigstore.dev CRD installed?): %w", err)
+		}
 		return nil, fmt.Errorf("listing ClusterImagePolicies: %w", err)
 	}
 	return l.Items, nil

@@ -5,9 +5,10 @@
 //
 // Differences from the webhook, on purpose: an image no policy matches is never trusted
 // (fail closed) unless Options.AllowUnmatched is set; a registry failure is an error to
-// retry rather than a verdict; policies that select resources by `match:` are evaluated
-// for Options.Resource (a Pod by default), and `includeSpec`/`includeObjectMeta` see no
-// object because trainenv verifies before the pod exists.
+// retry rather than a verdict; policies that select resources by `match:` are compared
+// with Options.Resources (a StatefulSet and its Pod by default); and a CIP-level policy
+// with includeSpec, includeObjectMeta or includeTypeMeta sees no object, because trainenv
+// verifies before it creates one.
 package policy
 
 import (
@@ -42,9 +43,11 @@ type Options struct {
 	FailureTTL time.Duration
 	// Timeout bounds one evaluation of all matching policies (default 2 minutes).
 	Timeout time.Duration
-	// Resource is the object policies with `match:` are evaluated for: the Pod trainenv
-	// creates, by default kind Pod, apiVersion v1, no labels.
-	Resource Resource
+	// Resources are the objects that policies with `match:` are compared with: what
+	// trainenv creates for an environment, by default a StatefulSet (apps/v1) and its Pod
+	// (v1), without labels. A policy that matches any of them applies, as the webhook
+	// would check each of them at admission.
+	Resources []Resource
 	// KubeClient reads the signaturePullSecrets that policy sources may name. Without it
 	// a policy using them is reported invalid.
 	KubeClient kubernetes.Interface
@@ -87,8 +90,8 @@ func New(src PolicySource, opts Options) *Verifier {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Minute
 	}
-	if opts.Resource.Kind == "" {
-		opts.Resource = Resource{Kind: "Pod", APIVersion: "v1"}
+	if len(opts.Resources) == 0 {
+		opts.Resources = []Resource{{Kind: "StatefulSet", APIVersion: "apps/v1"}, {Kind: "Pod", APIVersion: "v1"}}
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop().Sugar()
@@ -188,14 +191,18 @@ func (v *Verifier) ttl(verdict trust.Verdict, err error) time.Duration {
 // match returns the compiled policies that cover ref, with policy-controller's own glob
 // and resource matching. A matching policy that is invalid is an error.
 func (v *Verifier) match(ref name.Digest, all []*compiled) ([]*compiled, error) {
-	r := v.opts.Resource
 	var out []*compiled
 	var invalid []string
 	for _, c := range all {
 		matched, err := v.matches.get(c, ref.Name(), func() (bool, error) {
 			one := config.ImagePolicyConfig{Policies: map[string]webhookcip.ClusterImagePolicy{c.name: c.cip}}
-			m, err := one.GetMatchingPolicies(ref.Name(), r.Kind, r.APIVersion, r.Labels)
-			return len(m) > 0, err
+			for _, r := range v.opts.Resources {
+				m, err := one.GetMatchingPolicies(ref.Name(), r.Kind, r.APIVersion, r.Labels)
+				if err != nil || len(m) > 0 {
+					return len(m) > 0, err
+				}
+			}
+			return false, nil
 		})
 		if err != nil && c.err == nil {
 			c = &compiled{name: c.name, version: c.version, err: fmt.Errorf("%w %s: %w", errInvalid, c.name, err)}

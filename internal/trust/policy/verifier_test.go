@@ -204,3 +204,30 @@ func indent(s, prefix string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
 }
+
+// TestMatchResources: a policy that selects resources applies when it selects what
+// trainenv creates (a StatefulSet or its Pod), and not otherwise.
+func TestMatchResources(t *testing.T) {
+	reg := registrytest.New(t)
+	release := newSigner(t)
+	img := push(t, reg, "team/app")
+	p := keyPolicy("release", reg.Host+"/team/*", release.publicPEM)
+	for resource, want := range map[string]string{
+		"pods":         trust.ReasonNoSignature,
+		"statefulsets": trust.ReasonNoSignature,
+		"cronjobs":     trust.ReasonNoMatchingPolicy,
+	} {
+		t.Run(resource, func(t *testing.T) {
+			g := NewWithT(t)
+			group, version := "", "v1"
+			if resource != "pods" {
+				group = map[string]string{"statefulsets": "apps", "cronjobs": "batch"}[resource]
+			}
+			p := *p.DeepCopy()
+			p.Spec.Match = []pcv1alpha1.MatchResource{{GroupVersionResource: metav1.GroupVersionResource{Group: group, Version: version, Resource: resource}}}
+			got, err := New(&StaticSource{Policies: pl(p)}, Options{}).Verify(bg, trust.Request{Image: img})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got.Reason).To(Equal(want), got.Message)
+		})
+	}
+}
