@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 
+	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -23,7 +24,7 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
 	"github.com/trainenv/trainenv/internal/registry"
-	"github.com/trainenv/trainenv/internal/trust"
+	"github.com/trainenv/trainenv/internal/trust/policy"
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
@@ -33,30 +34,41 @@ func main() {
 		leaderElect            bool
 		concurrency            int
 		digestCacheSize        int
+		allowUnmatched         bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that several replicas can run with one active.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "TrainingEnvironments reconciled in parallel.")
 	flag.IntVar(&digestCacheSize, "digest-cache-size", 4096, "Resolved image digests kept in memory (manifests are immutable).")
+	flag.BoolVar(&allowUnmatched, "allow-unmatched-images", false,
+		"DEVELOPMENT ONLY: let images that no ClusterImagePolicy covers run, shown as Verified=Unknown (UnmatchedAllowed). Off: such images never run.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize); err != nil {
+	if allowUnmatched {
+		setupLog.Info("WARNING: --allow-unmatched-images is on: images no ClusterImagePolicy covers will run unverified")
+	}
+	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched); err != nil {
 		setupLog.Error(err, "manager exited")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int) error {
+func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
 	if err := trainenvv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	// ClusterImagePolicy and TrustRoot, read at their storage version (v1alpha1) so that no
+	// conversion webhook is needed.
+	if err := pcv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
@@ -75,8 +87,9 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("trainenv"),
 		Resolver:  registry.NewResolver(nil, digestCacheSize),
-		Verifier:  trust.NotEnforced{},
-		Clock:     clock.RealClock{},
+		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
+			policy.Options{AllowUnmatched: allowUnmatched}),
+		Clock: clock.RealClock{},
 	}
 	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: concurrency}); err != nil {
 		return err

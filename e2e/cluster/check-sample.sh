@@ -7,9 +7,11 @@ phase=$(kubectl get trainingenvironment "$te" -o jsonpath='{.status.phase}')
 resolved=$(kubectl get trainingenvironment "$te" -o jsonpath='{.status.image.resolved}')
 image=$(kubectl get pod "$te-0" -o jsonpath='{.spec.containers[0].image}')
 node=$(kubectl get pod "$te-0" -o jsonpath='{.spec.nodeName}')
+verified=$(kubectl get trainingenvironment "$te" -o jsonpath='{.status.conditions[?(@.type=="Verified")].reason}')
 fail() { echo "e2e: $*" >&2; kubectl describe trainingenvironment "$te" >&2; exit 1; }
 [ "$phase" = Running ] || fail "phase is '$phase', want Running"
 [[ "$resolved" =~ @sha256:[0-9a-f]{64}$ ]] || fail "status.image.resolved '$resolved' is not pinned by digest"
 [ "$image" = "$resolved" ] || fail "the pod runs '$image', not the pinned '$resolved'"
+[ "$verified" = UnmatchedAllowed ] || fail "Verified reason is '$verified', want UnmatchedAllowed (the dev operator allows unmatched images, visibly)"
 [[ "$node" == gpu-a100-* ]] || fail "the pod landed on '$node', not on a CUDA 12.4 capable A100 node"
 echo "e2e: 1 passed, 0 failed (sample runs $image on $node)"

@@ -10,14 +10,20 @@ pids=$state/pids logs=$state/logs
 mkdir -p "$pids" "$logs"
 
 kubectl apply --server-side -f "$root/config/crd/bases" >/dev/null
-kubectl wait --for condition=Established --timeout=60s crd/trainingenvironments.trainenv.io >/dev/null
+# The local cluster runs no sigstore policy-controller: install its policy CRDs.
+kubectl apply --server-side -k "$root/config/sigstore" >/dev/null
+kubectl wait --for condition=Established --timeout=60s crd/trainingenvironments.trainenv.io \
+  crd/clusterimagepolicies.policy.sigstore.dev crd/trustroots.policy.sigstore.dev >/dev/null
 
 # (Re)start the manager so that a rebuilt binary takes effect.
 if [ -f "$pids/manager.pid" ] && kill -0 "$(cat "$pids/manager.pid")" 2>/dev/null; then
   kill "$(cat "$pids/manager.pid")"
   sleep 1
 fi
+# The sample image is not signed and no ClusterImagePolicy covers it: for this development
+# cluster only, let it run unverified (status shows Verified=Unknown, UnmatchedAllowed).
 nohup "$manager" --metrics-bind-address=127.0.0.1:18080 --health-probe-bind-address=127.0.0.1:18081 \
+  --allow-unmatched-images \
   >"$logs/manager.log" 2>&1 &
 echo $! >"$pids/manager.pid"
 for _ in $(seq 60); do

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 
+	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -33,6 +34,9 @@ func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToEnvironment)).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeToIncompatible),
 			builder.WithPredicates(nodeFactsChanged())).
+		// A policy that changes can admit or refuse images: re-verify every environment.
+		Watches(&pcv1alpha1.ClusterImagePolicy{}, handler.EnqueueRequestsFromMapFunc(r.allEnvironments)).
+		Watches(&pcv1alpha1.TrustRoot{}, handler.EnqueueRequestsFromMapFunc(r.allEnvironments)).
 		Complete(r)
 }
 
@@ -58,6 +62,20 @@ func (r *TrainingEnvironmentReconciler) nodeToIncompatible(ctx context.Context, 
 		if meta.IsStatusConditionFalse(te.Status.Conditions, trainenvv1.ConditionCompatible) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(te)})
 		}
+	}
+	return reqs
+}
+
+// allEnvironments maps a trust policy change to every environment: the verifier's cache
+// is keyed by policy generation, so environments whose verdict did not change cost nothing.
+func (r *TrainingEnvironmentReconciler) allEnvironments(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list trainenvv1.TrainingEnvironmentList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
 	}
 	return reqs
 }

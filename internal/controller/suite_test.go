@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -43,6 +44,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	if err := trainenvv1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	if err := pcv1alpha1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
 	cfg, stop, err := envtestutil.Start()

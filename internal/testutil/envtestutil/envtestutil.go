@@ -12,14 +12,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// Start starts an API server with the CRDs of config/crd/bases installed. Call stop when
+// Start starts an API server with the CRDs of config/crd/bases and config/sigstore
+// (ClusterImagePolicy, TrustRoot) installed. Call stop when
 // done. It fails with a pointer to `make test` when the binaries are not there.
 func Start() (cfg *rest.Config, stop func() error, err error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd")
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths: []string{
+			filepath.Join(repoRoot(), "config", "crd", "bases"),
+			filepath.Join(repoRoot(), "config", "sigstore"),
+		},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err = env.Start()
