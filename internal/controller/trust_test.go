@@ -1,0 +1,70 @@
+package controller_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/testutil/registrytest"
+	"github.com/trainenv/trainenv/internal/trust"
+	"github.com/trainenv/trainenv/internal/trust/policy"
+)
+
+// Failing closed, through the real API server and the real policy engine: an image no
+// ClusterImagePolicy covers, or an unsigned one, never gets a workload, and the user sees
+// why. (Signed, wrong-key, attestation and warn-mode cases are in internal/trust/policy.)
+func TestUnverifiedImagesNeverRun(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	f.r.Verifier = policy.New(&policy.APISource{Policies: k8s, Refs: k8s}, policy.Options{})
+	reg := registrytest.New(t)
+	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
+	f.gpuNode("trust-a100", "NVIDIA-A100-SXM4-80GB", 8)
+
+	te := f.create("untrusted", reg.Host+"/team/pytorch:2.4")
+	_, err, te := f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonNoMatchingPolicy))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionReady, metav1.ConditionFalse, trust.ReasonNoMatchingPolicy))
+	g.Expect(te.Status.Phase).To(Equal(trainenvv1.PhaseFailed))
+	_, err = f.statefulSet(te)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no matching policy: nothing runs")
+
+	cip := &pcv1alpha1.ClusterImagePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "team-release"},
+		Spec: pcv1alpha1.ClusterImagePolicySpec{
+			Images:      []pcv1alpha1.ImagePattern{{Glob: reg.Host + "/team/**"}},
+			Authorities: []pcv1alpha1.Authority{{Name: "release-key", Key: &pcv1alpha1.KeyRef{Data: publicKeyPEM(t)}}},
+		},
+	}
+	g.Expect(k8s.Create(f.ctx, cip)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(f.ctx, cip) })
+
+	_, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonNoSignature))
+	g.Expect(condition(te, trainenvv1.ConditionVerified).Message).To(ContainSubstring("team-release"))
+	_, err = f.statefulSet(te)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "unsigned: nothing runs")
+}
+
+func publicKeyPEM(t *testing.T) string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
