@@ -44,6 +44,10 @@ type TrainingEnvironmentStatus struct {
 	// +optional
 	Image *ImageStatus `json:"image,omitempty"`
 
+	// Verification records what was verified, when the trust policy was evaluated.
+	// +optional
+	Verification *VerificationStatus `json:"verification,omitempty"`
+
 	// ShortDigest is the first 12 hex digits of the pinned digest, for `kubectl get`.
 	// +optional
 	ShortDigest string `json:"shortDigest,omitempty"`
@@ -96,6 +100,56 @@ type ImageStatus struct {
 	// +optional
 	// +listType=atomic
 	CUDARequirements []string `json:"cudaRequirements,omitempty"`
+}
+
+// VerificationStatus is what the trust policy verified.
+type VerificationStatus struct {
+	// Digest is the reference that was verified, repository@sha256:... (never a tag).
+	Digest string `json:"digest"`
+	// Policies are the ClusterImagePolicies that matched the image; all were evaluated.
+	// +optional
+	// +listType=atomic
+	Policies []string `json:"policies,omitempty"`
+	// Authorities are the policy authorities that passed, with their signers.
+	// +optional
+	// +listType=atomic
+	Authorities []VerifiedAuthority `json:"authorities,omitempty"`
+	// Warnings are failures of policies in warn mode (the image runs regardless).
+	// +optional
+	// +listType=atomic
+	Warnings []string `json:"warnings,omitempty"`
+	// VerifiedAt is when these results were first obtained for this digest and policy set.
+	// +optional
+	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
+}
+
+// VerifiedAuthority is one authority of a policy that passed.
+type VerifiedAuthority struct {
+	// Policy is the ClusterImagePolicy's name.
+	Policy string `json:"policy"`
+	// Authority is the authority's name within the policy.
+	Authority string `json:"authority"`
+	// Signers that verified: a key id, or a certificate issuer and subject (keyless).
+	// +optional
+	// +listType=atomic
+	Signers []VerifiedSigner `json:"signers,omitempty"`
+	// AttestationTypes are the in-toto predicate types of the verified attestations.
+	// +optional
+	// +listType=atomic
+	AttestationTypes []string `json:"attestationTypes,omitempty"`
+}
+
+// VerifiedSigner identifies who signed.
+type VerifiedSigner struct {
+	// KeyID is "SHA256:" and the hex SHA-256 of the public key (key authorities).
+	// +optional
+	KeyID string `json:"keyID,omitempty"`
+	// Issuer of the signing certificate (keyless).
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+	// Subject of the signing certificate (keyless).
+	// +optional
+	Subject string `json:"subject,omitempty"`
 }
 
 // TrainingEnvironment is a GPU training environment: a verified, digest-pinned image run

@@ -53,6 +53,10 @@ func TestUnverifiedImagesNeverRun(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonNoSignature))
 	g.Expect(condition(te, trainenvv1.ConditionVerified).Message).To(ContainSubstring("team-release"))
+	g.Expect(te.Status.Verification).NotTo(BeNil())
+	g.Expect(te.Status.Verification.Digest).To(Equal(te.Status.Image.Resolved), "the digest is verified, never the tag")
+	g.Expect(te.Status.Verification.Policies).To(ConsistOf("team-release"))
+	g.Expect(te.Status.Verification.Authorities).To(BeEmpty())
 	_, err = f.statefulSet(te)
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "unsigned: nothing runs")
 }

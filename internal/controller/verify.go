@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
@@ -22,6 +23,7 @@ func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass
 		setCondition(p.te, trainenvv1.ConditionVerified, metav1.ConditionUnknown, verdict.Reason, fmt.Sprintf("verifying %s: %v", p.pinned, err))
 		return err
 	}
+	recordVerification(p.te, verdict)
 	changed := setCondition(p.te, trainenvv1.ConditionVerified, verdict.Status, verdict.Reason, verdict.Message)
 	if !verdict.Allowed {
 		if changed {
@@ -30,6 +32,32 @@ func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass
 		return reconcileerror.NewStalled(verdict.Reason, "%s", verdict.Message)
 	}
 	return nil
+}
+
+// recordVerification copies what was verified into status. verifiedAt changes only with
+// the results themselves, so a re-verification with the same outcome writes nothing.
+func recordVerification(te *trainenvv1.TrainingEnvironment, v trust.Verdict) {
+	if v.Digest == "" {
+		te.Status.Verification = nil
+		return
+	}
+	next := &trainenvv1.VerificationStatus{Digest: v.Digest, Policies: v.Policies, Warnings: v.Warnings}
+	for _, a := range v.Passed {
+		va := trainenvv1.VerifiedAuthority{Policy: a.Policy, Authority: a.Authority, AttestationTypes: a.AttestationTypes}
+		for _, s := range a.Signers {
+			va.Signers = append(va.Signers, trainenvv1.VerifiedSigner{KeyID: s.KeyID, Issuer: s.Issuer, Subject: s.Subject})
+		}
+		next.Authorities = append(next.Authorities, va)
+	}
+	if prev := te.Status.Verification; prev != nil {
+		next.VerifiedAt = prev.VerifiedAt
+		if equality.Semantic.DeepEqual(prev, next) {
+			return
+		}
+	}
+	at := metav1.NewTime(v.CheckedAt)
+	next.VerifiedAt = &at
+	te.Status.Verification = next
 }
 
 // checkCompatibility looks for a node that can run the environment: enough GPUs, of the
