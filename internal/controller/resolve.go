@@ -59,6 +59,10 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 	if err != nil {
 		return err
 	}
+	// The Secrets are read: let verification use them rather than read them again.
+	if kc, err := kauth.NewFromPullSecrets(ctx, secrets); err == nil {
+		p.keychain = kc
+	}
 	res, err := r.Resolver.Resolve(ctx, registry.Request{Image: te.Spec.Image, Platform: te.Spec.Platform, PullSecrets: secrets})
 	if err != nil {
 		return r.resolveFailed(ctx, p, isNew, err, interval)
