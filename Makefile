@@ -110,8 +110,9 @@ run: manifests generate ## Run the manager against the cluster of the current ku
 	go run ./cmd --health-probe-bind-address=:8081 --metrics-bind-address=:8080
 
 .PHONY: install
-install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig (policy-controller's too, unless it is there).
 	kubectl apply --server-side -f config/crd/bases
+	kubectl get crd clusterimagepolicies.policy.sigstore.dev >/dev/null 2>&1 || kubectl apply --server-side -k config/sigstore
 
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconfig.
