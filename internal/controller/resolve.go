@@ -73,8 +73,11 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 	}
 
 	switch {
-	case isNew || (te.Spec.UpdatePolicy == trainenvv1.UpdatePolicyFollowTag && res.Digest != pinned.Digest):
+	case isNew:
 		r.pin(te, res)
+	case te.Spec.UpdatePolicy == trainenvv1.UpdatePolicyFollowTag && res.Digest != pinned.Digest:
+		// The new digest replaces the pinned one only once it is verified (verify step).
+		p.candidate = &res
 	case res.TargetDigest != pinnedTarget(pinned):
 		if pinned.LatestDigest != res.TargetDigest {
 			r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonTagMoved, "Check",

@@ -50,6 +50,8 @@ type pass struct {
 	te *trainenvv1.TrainingEnvironment
 	// pinned is repository@digest, set by the resolve step.
 	pinned string
+	// candidate is the tag's new digest under FollowTag, pinned only once verified.
+	candidate *registry.Resolution
 	// keychain holds the environment's pull secrets, set by the resolve step when it reads
 	// them (nil: anonymous).
 	keychain authn.Keychain

@@ -1,12 +1,14 @@
 package controller_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
@@ -71,4 +73,56 @@ func publicKeyPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// denyDigests allows every image but those listed.
+type denyDigests map[string]bool
+
+func (d denyDigests) Verify(_ context.Context, req trust.Request) (trust.Verdict, error) {
+	if d[req.Image] {
+		return trust.Verdict{Status: metav1.ConditionFalse, Reason: trust.ReasonNoSignature, Message: "no signatures found", Digest: req.Image}, nil
+	}
+	return trust.Verdict{Status: metav1.ConditionTrue, Reason: trust.ReasonVerified, Message: "verified", Allowed: true, Digest: req.Image}, nil
+}
+
+// Under FollowTag, a tag moved to an unsigned digest never replaces the running one.
+func TestFollowTagNeverRollsToAnUnverifiedDigest(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	reg := registrytest.New(t)
+	first := reg.Push("team/pytorch", "latest", registrytest.Image(t))
+	f.gpuNode("follow-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	deny := denyDigests{}
+	f.r.Verifier = deny
+
+	te := f.create("follow", reg.Host+"/team/pytorch:latest", func(te *trainenvv1.TrainingEnvironment) {
+		te.Spec.UpdatePolicy = trainenvv1.UpdatePolicyFollowTag
+	})
+	_, err, te := f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te.Status.Image.Digest).To(Equal(first))
+
+	second := reg.Push("team/pytorch", "latest", registrytest.Image(t))
+	deny[reg.Host+"/team/pytorch@"+second] = true
+	f.clock.Step(601 * time.Second)
+	_, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te.Status.Image.Digest).To(Equal(first), "the unverified digest is not pinned")
+	g.Expect(te.Status.Image.LatestDigest).To(Equal(second))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonTagMoved))
+	g.Expect(condition(te, trainenvv1.ConditionImageResolved).Message).To(ContainSubstring("failed verification"))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified), "the running digest stays verified")
+	sts, err := f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(first))
+
+	// Once the new digest is signed (allowed), the next check rolls to it.
+	delete(deny, reg.Host+"/team/pytorch@"+second)
+	f.clock.Step(601 * time.Second)
+	_, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te.Status.Image.Digest).To(Equal(second))
+	sts, err = f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(second))
 }

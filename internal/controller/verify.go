@@ -16,11 +16,16 @@ import (
 )
 
 // verifyImage asks the trust verifier about the pinned digest; the workload is created
-// only if the verdict allows it.
+// only if the verdict allows it. Under FollowTag, a new digest of the tag is verified first
+// and pinned only if allowed: one that fails never replaces the running digest.
 func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass) error {
-	verdict, err := r.Verifier.Verify(ctx, trust.Request{Image: p.pinned, Namespace: p.te.Namespace, Keychain: p.keychain})
+	if p.candidate != nil {
+		if err := r.verifyCandidate(ctx, p); err != nil {
+			return err
+		}
+	}
+	verdict, err := r.verify(ctx, p, p.pinned)
 	if err != nil {
-		setCondition(p.te, trainenvv1.ConditionVerified, metav1.ConditionUnknown, verdict.Reason, fmt.Sprintf("verifying %s: %v", p.pinned, err))
 		return err
 	}
 	recordVerification(p.te, verdict)
@@ -32,6 +37,43 @@ func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass
 		return reconcileerror.NewStalled(verdict.Reason, "%s", verdict.Message)
 	}
 	return nil
+}
+
+// verifyCandidate pins the tag's new digest if it is verified, or reports that it was
+// refused and keeps the running digest.
+func (r *TrainingEnvironmentReconciler) verifyCandidate(ctx context.Context, p *pass) error {
+	te, cand := p.te, *p.candidate
+	verdict, err := r.verify(ctx, p, cand.Pinned())
+	if err != nil {
+		return err
+	}
+	if verdict.Allowed {
+		r.pin(te, cand)
+		p.pinned = te.Status.Image.Resolved
+		return nil
+	}
+	msg := fmt.Sprintf("tag %s moved to %s, which failed verification (%s: %s); the environment stays on %s",
+		te.Spec.Image, cand.TargetDigest, verdict.Reason, verdict.Message, te.Status.Image.Digest)
+	if te.Status.Image.LatestDigest != cand.TargetDigest {
+		r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonTagMoved, "Verify", "%s", msg)
+	}
+	te.Status.Image.LatestDigest = cand.TargetDigest
+	setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonTagMoved, msg)
+	return nil
+}
+
+// verify runs the verifier; an error (registry down) leaves Verified Unknown and is
+// returned for backoff.
+func (r *TrainingEnvironmentReconciler) verify(ctx context.Context, p *pass, image string) (trust.Verdict, error) {
+	verdict, err := r.Verifier.Verify(ctx, trust.Request{Image: image, Namespace: p.te.Namespace, Keychain: p.keychain})
+	if err != nil {
+		reason := verdict.Reason
+		if reason == "" {
+			reason = trust.ReasonVerificationFailed
+		}
+		setCondition(p.te, trainenvv1.ConditionVerified, metav1.ConditionUnknown, reason, fmt.Sprintf("verifying %s: %v (retrying)", image, err))
+	}
+	return verdict, err
 }
 
 // recordVerification copies what was verified into status. verifiedAt changes only with
