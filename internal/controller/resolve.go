@@ -59,11 +59,13 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 	if err != nil {
 		return err
 	}
-	// The Secrets are read: let verification use them rather than read them again.
-	if kc, err := kauth.NewFromPullSecrets(ctx, secrets); err == nil {
-		p.keychain = kc
+	// One keychain for the resolution and the verification of this pass.
+	keychain, err := kauth.NewFromPullSecrets(ctx, secrets)
+	if err != nil {
+		return fmt.Errorf("reading the pull Secrets of %s: %w", te.Name, err)
 	}
-	res, err := r.Resolver.Resolve(ctx, registry.Request{Image: te.Spec.Image, Platform: te.Spec.Platform, PullSecrets: secrets})
+	p.keychain = keychain
+	res, err := r.Resolver.Resolve(ctx, registry.Request{Image: te.Spec.Image, Platform: te.Spec.Platform, Keychain: keychain})
 	if err != nil {
 		return r.resolveFailed(ctx, p, isNew, err, interval)
 	}

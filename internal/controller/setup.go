@@ -52,30 +52,28 @@ func podToEnvironment(_ context.Context, obj client.Object) []reconcile.Request 
 // nodeToIncompatible maps a node change to the environments waiting for a compatible node:
 // their pass stalled, and only a node change can unstall it.
 func (r *TrainingEnvironmentReconciler) nodeToIncompatible(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.environmentsWhere(ctx, func(te *trainenvv1.TrainingEnvironment) bool {
+		return meta.IsStatusConditionFalse(te.Status.Conditions, trainenvv1.ConditionCompatible)
+	})
+}
+
+// allEnvironments maps a trust policy change to every environment: the verifier's cache
+// is keyed by policy generation, so environments whose verdict did not change cost nothing.
+func (r *TrainingEnvironmentReconciler) allEnvironments(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.environmentsWhere(ctx, func(*trainenvv1.TrainingEnvironment) bool { return true })
+}
+
+// environmentsWhere lists the cached environments that keep returns true for.
+func (r *TrainingEnvironmentReconciler) environmentsWhere(ctx context.Context, keep func(*trainenvv1.TrainingEnvironment) bool) []reconcile.Request {
 	var list trainenvv1.TrainingEnvironmentList
 	if err := r.List(ctx, &list); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		te := &list.Items[i]
-		if meta.IsStatusConditionFalse(te.Status.Conditions, trainenvv1.ConditionCompatible) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(te)})
+		if keep(&list.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
-	}
-	return reqs
-}
-
-// allEnvironments maps a trust policy change to every environment: the verifier's cache
-// is keyed by policy generation, so environments whose verdict did not change cost nothing.
-func (r *TrainingEnvironmentReconciler) allEnvironments(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list trainenvv1.TrainingEnvironmentList
-	if err := r.List(ctx, &list); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, len(list.Items))
-	for i := range list.Items {
-		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
 	}
 	return reqs
 }

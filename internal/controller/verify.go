@@ -108,7 +108,8 @@ func recordVerification(te *trainenvv1.TrainingEnvironment, v trust.Verdict) {
 func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, p *pass) error {
 	te := p.te
 	if te.Spec.GPU == nil || te.Spec.GPU.Count == 0 {
-		setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, trainenvv1.ReasonNoGPURequested, "CPU-only environment: any node fits")
+		res := compat.Check(te.Spec.GPU, cuda.Requirements{}, nil)
+		setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, res.Reason, res.Message)
 		return nil
 	}
 	rs, err := cudaRequirements(te)

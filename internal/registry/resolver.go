@@ -7,11 +7,9 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/lru"
 )
 
@@ -71,9 +69,10 @@ func NewResolver(transport http.RoundTripper, cacheSize int) *Resolver {
 
 // Request is what to resolve and with which credentials.
 type Request struct {
-	Image       string
-	Platform    string
-	PullSecrets []corev1.Secret
+	Image    string
+	Platform string
+	// Keychain holds the credentials (e.g. from pull Secrets); nil means anonymous.
+	Keychain authn.Keychain
 }
 
 type cacheKey struct{ repo, digest, platform string }
@@ -94,15 +93,15 @@ func (r *Resolver) Resolve(ctx context.Context, req Request) (Resolution, error)
 	if err != nil {
 		return Resolution{}, err
 	}
-	keychain, err := kauth.NewFromPullSecrets(ctx, req.PullSecrets)
-	if err != nil {
-		return Resolution{}, fmt.Errorf("reading pull secrets: %w", err)
+	keychain := req.Keychain
+	if keychain == nil {
+		keychain = authn.NewMultiKeychain()
 	}
 	// One puller per call: it pings and authenticates once per repository and reuses the
 	// token for every request below.
 	puller, err := remote.NewPuller(
 		remote.WithTransport(r.transport),
-		remote.WithAuthFromKeychain(authn.NewMultiKeychain(keychain)),
+		remote.WithAuthFromKeychain(keychain),
 		remote.WithPlatform(platform),
 	)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
@@ -15,7 +16,11 @@ import (
 )
 
 func resolve(reg *registrytest.Registry, r *registry.Resolver, image, platform string, secrets ...corev1.Secret) (registry.Resolution, error) {
-	return r.Resolve(context.Background(), registry.Request{Image: image, Platform: platform, PullSecrets: secrets})
+	keychain, err := kauth.NewFromPullSecrets(context.Background(), secrets)
+	if err != nil {
+		return registry.Resolution{}, err
+	}
+	return r.Resolve(context.Background(), registry.Request{Image: image, Platform: platform, Keychain: keychain})
 }
 
 func TestResolveTagToDigestAndConfig(t *testing.T) {
