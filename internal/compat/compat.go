@@ -7,6 +7,7 @@ package compat
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -45,7 +46,7 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 			continue
 		}
 		withGPUs = append(withGPUs, n)
-		if len(gpu.Products) > 0 && !contains(gpu.Products, n.Labels[LabelGPUProduct]) {
+		if len(gpu.Products) > 0 && !slices.Contains(gpu.Products, n.Labels[LabelGPUProduct]) {
 			continue
 		}
 		ofProduct = append(ofProduct, n)
@@ -155,13 +156,4 @@ func products(nodes []*corev1.Node) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
