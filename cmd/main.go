@@ -35,6 +35,7 @@ func main() {
 		concurrency            int
 		digestCacheSize        int
 		allowUnmatched         bool
+		toolsImage             string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
@@ -43,6 +44,8 @@ func main() {
 	flag.IntVar(&digestCacheSize, "digest-cache-size", 4096, "Resolved image digests kept in memory (manifests are immutable).")
 	flag.BoolVar(&allowUnmatched, "allow-unmatched-images", false,
 		"DEVELOPMENT ONLY: let images that no ClusterImagePolicy covers run, shown as Verified=Unknown (UnmatchedAllowed). Off: such images never run.")
+	flag.StringVar(&toolsImage, "tools-image", envOr("TRAINENV_TOOLS_IMAGE", "trainenv/manager:dev"),
+		"The operator's own image (pin it by digest), which carries the in-pod entrypoint and preflight. Default: $TRAINENV_TOOLS_IMAGE.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -52,13 +55,13 @@ func main() {
 	if allowUnmatched {
 		setupLog.Info("WARNING: --allow-unmatched-images is on: images no ClusterImagePolicy covers will run unverified")
 	}
-	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched); err != nil {
+	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage); err != nil {
 		setupLog.Error(err, "manager exited")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool) error {
+func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -89,7 +92,8 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 		Resolver:  registry.NewResolver(nil, digestCacheSize),
 		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
 			policy.Options{AllowUnmatched: allowUnmatched}),
-		Clock: clock.RealClock{},
+		Clock:      clock.RealClock{},
+		ToolsImage: toolsImage,
 	}
 	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: concurrency}); err != nil {
 		return err
@@ -117,4 +121,11 @@ func cacheOptions() cache.Options {
 		&corev1.Service{}:               owned,
 		&corev1.PersistentVolumeClaim{}: owned,
 	}}
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }

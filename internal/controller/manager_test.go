@@ -37,12 +37,13 @@ func TestManagerWatchesDriveTheEnvironment(t *testing.T) {
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := &controller.TrainingEnvironmentReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("trainenv"),
-		Resolver:  registry.NewResolver(nil, 64),
-		Verifier:  trust.NotEnforced{},
-		Clock:     clock.RealClock{},
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder("trainenv"),
+		Resolver:   registry.NewResolver(nil, 64),
+		Verifier:   trust.NotEnforced{},
+		Clock:      clock.RealClock{},
+		ToolsImage: testToolsImage,
 	}
 	g.Expect(r.SetupWithManager(mgr, crcontroller.Options{SkipNameValidation: ptr.To(true)})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())

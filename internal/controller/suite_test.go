@@ -95,13 +95,17 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { _ = k8s.Delete(ctx, ns) })
 	clock := clocktesting.NewFakeClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	return &fixture{t: t, ctx: ctx, ns: ns.Name, clock: clock, r: &controller.TrainingEnvironmentReconciler{
-		Client:    k8s,
-		APIReader: k8s,
-		Resolver:  registry.NewResolver(nil, 64),
-		Verifier:  trust.NotEnforced{},
-		Clock:     clock,
+		Client:     k8s,
+		APIReader:  k8s,
+		Resolver:   registry.NewResolver(nil, 64),
+		Verifier:   trust.NotEnforced{},
+		Clock:      clock,
+		ToolsImage: testToolsImage,
 	}}
 }
+
+// testToolsImage stands for the operator's image in rendered pods.
+const testToolsImage = "registry.example.com/trainenv/manager@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 
 // create creates a TrainingEnvironment with the CRD's defaults applied by the API server.
 func (f *fixture) create(name, image string, mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.TrainingEnvironment {

@@ -38,6 +38,9 @@ type TrainingEnvironmentReconciler struct {
 	Resolver  *registry.Resolver
 	Verifier  trust.Verifier
 	Clock     clock.PassiveClock
+	// ToolsImage is the operator's own image, which carries the in-pod entrypoint and
+	// preflight (see workload.Inputs).
+	ToolsImage string
 
 	// tagChecked remembers, per environment, when its tag was last looked up (a tagCheck).
 	// Kept in memory, not status, so that a steady state writes nothing; after a restart

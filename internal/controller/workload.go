@@ -28,7 +28,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 	}); err != nil {
 		return err
 	}
-	sts := workload.StatefulSet(te, p.pinned, p.affinity)
+	sts := workload.StatefulSet(te, workload.Inputs{PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage})
 	if err := r.ensureOwned(ctx, te, sts, func(live, desired client.Object) {
 		l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
 		l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template

@@ -10,16 +10,25 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 )
 
-// StatefulSet renders the environment's workload running pinnedImage (repo@sha256:...).
+// Inputs are what the reconciler learned before rendering the workload.
+type Inputs struct {
+	// PinnedImage is the verified image, repository@sha256:...
+	PinnedImage string
+	// Affinity (ORed node selector terms, from the compatibility checks) admits exactly
+	// the nodes where the image's CUDA requirement holds; the scheduler picks among them.
+	Affinity []corev1.NodeSelectorTerm
+	// ToolsImage is the operator's own image (by digest in production), which carries the
+	// in-pod entrypoint and preflight; an init container copies them into the pod.
+	ToolsImage string
+}
+
+// StatefulSet renders the environment's workload running in.PinnedImage.
 //
 // A StatefulSet of one replica rather than a bare Pod: its controller recreates the pod
 // after an eviction or node loss, and it never runs two pods at once (a Deployment's
 // rolling update would surge a second pod onto the ReadWriteOnce workspace and hold a
 // second set of GPUs). Suspend is replicas: 0.
-//
-// affinity (ORed node selector terms, from the compatibility checks) admits exactly the
-// nodes where the image's CUDA requirement holds; the scheduler picks among them.
-func StatefulSet(te *trainenvv1.TrainingEnvironment, pinnedImage string, affinity []corev1.NodeSelectorTerm) *appsv1.StatefulSet {
+func StatefulSet(te *trainenvv1.TrainingEnvironment, in Inputs) *appsv1.StatefulSet {
 	labels := Labels(te)
 	replicas := int32(1)
 	if te.Spec.Suspend {
@@ -36,13 +45,13 @@ func StatefulSet(te *trainenvv1.TrainingEnvironment, pinnedImage string, affinit
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       podSpec(te, pinnedImage, affinity),
+				Spec:       podSpec(te, in),
 			},
 		},
 	}
 }
 
-func podSpec(te *trainenvv1.TrainingEnvironment, pinnedImage string, affinity []corev1.NodeSelectorTerm) corev1.PodSpec {
+func podSpec(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.PodSpec {
 	spec := corev1.PodSpec{
 		// The environment talks to no API server: no token in the pod.
 		AutomountServiceAccountToken: ptr.To(false),
@@ -55,16 +64,20 @@ func podSpec(te *trainenvv1.TrainingEnvironment, pinnedImage string, affinity []
 			FSGroup:        ptr.To(UserID),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
-		Containers: []corev1.Container{container(te, pinnedImage)},
+		Containers: []corev1.Container{container(te, in.PinnedImage)},
 		Volumes:    volumes(te),
+	}
+	if needsTools(te) {
+		spec.InitContainers = append(spec.InitContainers, toolsInitContainer(in.ToolsImage))
+		spec.Volumes = append(spec.Volumes, toolsVolume())
 	}
 	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
 		// GPU nodes are commonly tainted so that only GPU workloads land there.
 		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	}
-	if len(affinity) > 0 {
+	if len(in.Affinity) > 0 {
 		spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: affinity},
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: in.Affinity},
 		}}
 	}
 	return spec

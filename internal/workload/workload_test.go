@@ -15,6 +15,8 @@ import (
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
+const tools = "registry.example.com/trainenv/manager@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
 const pinned = "registry.example.com/team/pytorch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func environment(mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.TrainingEnvironment {
@@ -40,7 +42,7 @@ func environment(mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.
 
 func TestStatefulSetRunsPinnedDigestWithGPUsShmAndWorkspace(t *testing.T) {
 	g := NewWithT(t)
-	sts := workload.StatefulSet(environment(), pinned, nil)
+	sts := workload.StatefulSet(environment(), workload.Inputs{PinnedImage: pinned, ToolsImage: tools})
 
 	g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(1))
 	pod := sts.Spec.Template.Spec
@@ -71,7 +73,7 @@ func TestStatefulSetCarriesAffinity(t *testing.T) {
 	terms := []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
 		{Key: "trainenv.io/cuda.driver-supports", Operator: corev1.NodeSelectorOpGt, Values: []string{"12039"}},
 	}}}
-	sts := workload.StatefulSet(environment(), pinned, terms)
+	sts := workload.StatefulSet(environment(), workload.Inputs{PinnedImage: pinned, Affinity: terms, ToolsImage: tools})
 	g.Expect(sts.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms).To(Equal(terms))
 }
 
@@ -79,18 +81,19 @@ func TestCPUOnlyEnvironmentRequestsNoGPU(t *testing.T) {
 	g := NewWithT(t)
 	sts := workload.StatefulSet(environment(func(te *trainenvv1.TrainingEnvironment) {
 		te.Spec.GPU, te.Spec.Resources, te.Spec.Workspace = nil, nil, nil
-	}), pinned, nil)
+	}), workload.Inputs{PinnedImage: pinned, ToolsImage: tools})
 	c := sts.Spec.Template.Spec.Containers[0]
 	g.Expect(c.Resources.Limits).To(BeNil())
 	g.Expect(c.Resources.Requests).To(BeNil())
 	g.Expect(sts.Spec.Template.Spec.Tolerations).To(BeEmpty())
 	g.Expect(sts.Spec.Template.Spec.Volumes).To(HaveLen(1))
+	g.Expect(sts.Spec.Template.Spec.InitContainers).To(BeEmpty(), "no GPUs, no Jupyter, no SSH: no trainenv tools in the pod")
 	g.Expect(workload.WorkspaceClaim(environment(func(te *trainenvv1.TrainingEnvironment) { te.Spec.Workspace = nil }))).To(BeNil())
 }
 
 func TestSuspendScalesToZero(t *testing.T) {
 	g := NewWithT(t)
-	sts := workload.StatefulSet(environment(func(te *trainenvv1.TrainingEnvironment) { te.Spec.Suspend = true }), pinned, nil)
+	sts := workload.StatefulSet(environment(func(te *trainenvv1.TrainingEnvironment) { te.Spec.Suspend = true }), workload.Inputs{PinnedImage: pinned, ToolsImage: tools})
 	g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(0))
 }
 
@@ -110,7 +113,7 @@ func TestPodPassesPodSecurityRestricted(t *testing.T) {
 	}
 	for name, te := range shapes {
 		t.Run(name, func(t *testing.T) {
-			tmpl := workload.StatefulSet(te, pinned, nil).Spec.Template
+			tmpl := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec.Template
 			results := evaluator.EvaluatePod(api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}, &tmpl.ObjectMeta, &tmpl.Spec)
 			for _, r := range results {
 				if !r.Allowed {
@@ -135,8 +138,8 @@ func TestWorkspaceClaim(t *testing.T) {
 
 func TestSpecHashChangesWithSpec(t *testing.T) {
 	g := NewWithT(t)
-	a := workload.SpecHash(workload.StatefulSet(environment(), pinned, nil).Spec)
-	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), pinned, nil).Spec)).To(Equal(a))
+	a := workload.SpecHash(workload.StatefulSet(environment(), workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec)
+	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec)).To(Equal(a))
 	other := pinned[:len(pinned)-1] + "0"
-	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), other, nil).Spec)).NotTo(Equal(a))
+	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), workload.Inputs{PinnedImage: other, ToolsImage: tools}).Spec)).NotTo(Equal(a))
 }
