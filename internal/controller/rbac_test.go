@@ -1,8 +1,8 @@
 package controller_test
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
