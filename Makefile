@@ -67,7 +67,11 @@ test: manifests generate envtest-assets integration-tools ## Unit, controller (r
 
 .PHONY: bench
 bench: integration-tools ## Verification benchmarks: trainenv cold and cached, and the cosign CLI, on the real registry.
-	$(INTEGRATION_ENV) go test ./internal/trust/policy/ -run '^$$' -bench . -benchtime 20x -count 1
+	$(INTEGRATION_ENV) go test ./internal/trust/policy/ -run '^$$' -bench . -count 1
+
+.PHONY: kyverno-policies
+kyverno-policies: ## Print Kyverno ImageValidatingPolicies mirroring the current cluster's ClusterImagePolicies.
+	@go run ./cmd/kyverno-policies
 
 ##@ Local cluster (no Docker, no cluster of your own)
 
