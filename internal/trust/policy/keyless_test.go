@@ -117,3 +117,35 @@ func keylessPolicy(name, glob, trustRoot string, ids ...pcv1alpha1.Identity) pcv
 		},
 	}
 }
+
+// BenchmarkVerifyKeyless: one keyless-signed image (certificate chain and embedded SCT
+// checked against a TrustRoot), cold (a new Verifier) and cached.
+func BenchmarkVerifyKeyless(b *testing.B) {
+	reg := registrytest.New(b)
+	ss := sigstoretest.New(b)
+	root := ss.TrustRoot(b, "private-sigstore")
+	img := push(b, reg, "team/app")
+	ss.Sign(b, img, ss.Issue(b, sigstoretest.Identity{Issuer: ciIssuer, Subject: ciSubject}))
+	src := &StaticSource{
+		Policies: pl(keylessPolicy("keyless", reg.Host+"/team/*", root.Name, pcv1alpha1.Identity{Issuer: ciIssuer, Subject: ciSubject})),
+		Roots:    []pcv1alpha1.TrustRoot{*root},
+	}
+	verify := func(b *testing.B, v *Verifier) {
+		got, err := v.Verify(bg, trust.Request{Image: img})
+		if err != nil || got.Reason != trust.ReasonVerified {
+			b.Fatalf("%v: %s", err, got.Message)
+		}
+	}
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			verify(b, New(src, Options{}))
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		v := New(src, Options{})
+		verify(b, v)
+		for b.Loop() {
+			verify(b, v)
+		}
+	})
+}
