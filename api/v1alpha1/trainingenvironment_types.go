@@ -93,6 +93,35 @@ type TrainingEnvironmentSpec struct {
 	// Suspend stops the environment and frees its GPUs; the workspace is kept.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Trust says what happens to a running environment whose image loses its verification.
+	// Who and what is trusted is cluster policy (ClusterImagePolicy), never set here.
+	// +optional
+	Trust *TrustSpec `json:"trust,omitempty"`
+}
+
+// VerificationLossPolicy says what happens to a running workload whose pinned digest no
+// longer passes verification (a signature deleted, a policy changed).
+// +kubebuilder:validation:Enum=Keep;Stop
+type VerificationLossPolicy string
+
+const (
+	// VerificationLossKeep leaves the workload running; Verified turns False with an event.
+	VerificationLossKeep VerificationLossPolicy = "Keep"
+	// VerificationLossStop scales the workload to zero (the workspace is kept) until the
+	// digest passes verification again.
+	VerificationLossStop VerificationLossPolicy = "Stop"
+)
+
+// TrustSpec is the environment's choice of what to do when trust is lost.
+type TrustSpec struct {
+	// OnVerificationLoss: Keep (the default) keeps a running workload running when its
+	// digest stops passing verification, so that work in progress is not killed by a policy
+	// edit; Stop stops it. Either way Verified turns False with an event, nothing new
+	// starts, and the Verified condition's message says which applied.
+	// +optional
+	// +kubebuilder:default=Keep
+	OnVerificationLoss VerificationLossPolicy `json:"onVerificationLoss,omitempty"`
 }
 
 // GPUSpec is what the environment needs of GPUs.

@@ -91,6 +91,7 @@ func TestDefaultsAreApplied(t *testing.T) {
 		"ssh":       map[string]any{"enabled": true, "authorizedKeysSecretRef": map[string]any{"name": "keys"}},
 		"jupyter":   map[string]any{"enabled": true},
 		"workspace": map[string]any{"size": "50Gi"},
+		"trust":     map[string]any{},
 	})
 	g.Expect(create(u)).To(Succeed())
 	te := &trainenvv1.TrainingEnvironment{}
@@ -108,6 +109,7 @@ func TestDefaultsAreApplied(t *testing.T) {
 	g.Expect(te.Spec.Jupyter.CullIdleKernelsAfterSeconds).To(BeNil(), "no kernel culling unless asked")
 	g.Expect(te.Spec.Workspace.MountPath).To(Equal("/workspace"))
 	g.Expect(*te.Spec.Workspace.KeepOnDelete).To(BeTrue())
+	g.Expect(te.Spec.Trust.OnVerificationLoss).To(Equal(trainenvv1.VerificationLossKeep), "a running workload is kept unless asked")
 }
 
 func TestInvalidSpecsAreRejectedWithReadableMessages(t *testing.T) {
@@ -126,6 +128,7 @@ func TestInvalidSpecsAreRejectedWithReadableMessages(t *testing.T) {
 		{"ssh without keys", map[string]any{"image": image, "ssh": map[string]any{"enabled": true}}, "ssh.enabled requires ssh.authorizedKeysSecretRef"},
 		{"update policy not in enum", map[string]any{"image": image, "updatePolicy": "Sometimes"}, `spec.updatePolicy: Unsupported value: "Sometimes": supported values: "Pinned", "FollowTag"`},
 		{"unknown field", map[string]any{"image": image, "gpus": 2}, `unknown field "spec.gpus"`},
+		{"verification loss not in enum", map[string]any{"image": image, "trust": map[string]any{"onVerificationLoss": "Delete"}}, `spec.trust.onVerificationLoss: Unsupported value: "Delete": supported values: "Keep", "Stop"`},
 		{"follow interval too short", map[string]any{"image": image, "followTagIntervalSeconds": 5}, "spec.followTagIntervalSeconds in body should be greater than or equal to 60"},
 		{"bad platform", map[string]any{"image": image, "platform": "amd64"}, "spec.platform in body should match"},
 		{"bad gpu resource name", map[string]any{"image": image, "gpu": map[string]any{"resourceName": "gpu"}}, "spec.gpu.resourceName in body should match"},

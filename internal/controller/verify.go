@@ -3,16 +3,23 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/compat"
 	"github.com/trainenv/trainenv/internal/cuda"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
 	"github.com/trainenv/trainenv/internal/trust"
+	"github.com/trainenv/trainenv/internal/workload"
 )
 
 // verifyImage asks the trust verifier about the pinned digest; the workload is created
@@ -29,14 +36,72 @@ func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass
 		return err
 	}
 	recordVerification(p.te, verdict)
-	changed := setCondition(p.te, trainenvv1.ConditionVerified, verdict.Status, verdict.Reason, verdict.Message)
-	if !verdict.Allowed {
-		if changed {
-			r.event(p.te, corev1.EventTypeWarning, verdict.Reason, "Verify", "%s", verdict.Message)
+	if verdict.Allowed {
+		setCondition(p.te, trainenvv1.ConditionVerified, verdict.Status, verdict.Reason, verdict.Message)
+		if verdict.Status == metav1.ConditionTrue {
+			// Signatures can be deleted and keys revoked while the digest runs: check again.
+			p.requeueAfter(reverifyInterval)
 		}
-		return reconcileerror.NewStalled(verdict.Reason, "%s", verdict.Message)
+		return nil
 	}
-	return nil
+	message, err := r.verificationLost(ctx, p.te, verdict.Message)
+	if err != nil {
+		return err
+	}
+	if setCondition(p.te, trainenvv1.ConditionVerified, verdict.Status, verdict.Reason, message) {
+		r.event(p.te, corev1.EventTypeWarning, verdict.Reason, "Verify", "%s", message)
+	}
+	return reconcileerror.NewStalled(verdict.Reason, "%s", message)
+}
+
+// reverifyInterval is how often a verified, running digest is verified again. It equals
+// the verifier's default cache lifetime for passing verdicts, so each recheck reaches the
+// registry once per image, however many environments run it.
+const reverifyInterval = 10 * time.Minute
+
+// verificationLost applies spec.trust.onVerificationLoss when the digest fails verification
+// while its workload exists (a signature deleted, a policy changed since it started), and
+// returns the Verified message extended with what happened to the workload. Nothing new
+// ever starts for a failing digest; Keep (the default) leaves what runs alone, Stop scales
+// the StatefulSet to zero, keeping the workspace, until the digest passes again.
+func (r *TrainingEnvironmentReconciler) verificationLost(ctx context.Context, te *trainenvv1.TrainingEnvironment, message string) (string, error) {
+	if te.Spec.Suspend {
+		return message, nil
+	}
+	sts := &appsv1.StatefulSet{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: workload.StatefulSetName(te)}, sts)
+	switch {
+	case apierrors.IsNotFound(err):
+		return message, nil
+	case err != nil:
+		return "", err
+	case !metav1.IsControlledBy(sts, te):
+		return message, nil
+	}
+	if te.Spec.Trust == nil || te.Spec.Trust.OnVerificationLoss != trainenvv1.VerificationLossStop {
+		if sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0 {
+			return message, nil
+		}
+		return message + "; the running workload is KEPT because spec.trust.onVerificationLoss is Keep (the default): " +
+			"set it to Stop to stop workloads whose image loses verification", nil
+	}
+	if sts.Spec.Replicas == nil || *sts.Spec.Replicas > 0 {
+		before := sts.DeepCopy()
+		sts.Spec.Replicas = ptr.To[int32](0)
+		// Without its spec hash, the workload step restores the StatefulSet once the
+		// digest passes verification again.
+		delete(sts.Annotations, workload.AnnotationSpecHash)
+		if err := r.Patch(ctx, sts, client.MergeFrom(before), FieldOwner); err != nil {
+			return "", err
+		}
+		r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonWaitingForChecks, "Stop",
+			"stopped StatefulSet %s: its image is no longer verified (spec.trust.onVerificationLoss: Stop)", sts.Name)
+	}
+	te.Status.Connect = nil
+	setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonWaitingForChecks,
+		"stopped because the image is no longer verified (spec.trust.onVerificationLoss: Stop); the workspace is kept")
+	return message + "; the workload was STOPPED (scaled to zero, workspace kept) because spec.trust.onVerificationLoss is Stop; " +
+		"it starts again once the digest passes verification", nil
 }
 
 // verifyCandidate pins the tag's new digest if it is verified, or reports that it was

@@ -13,9 +13,9 @@ import (
 )
 
 // Start starts an API server with the CRDs of config/crd/bases and config/sigstore
-// (ClusterImagePolicy, TrustRoot) installed. Call stop when
-// done. It fails with a pointer to `make test` when the binaries are not there.
-func Start() (cfg *rest.Config, stop func() error, err error) {
+// (ClusterImagePolicy, TrustRoot) installed, and any extra CRD files or directories. Call
+// stop when done. It fails with a pointer to `make test` when the binaries are not there.
+func Start(extraCRDs ...string) (cfg *rest.Config, stop func() error, err error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd")
 	}
@@ -26,6 +26,7 @@ func Start() (cfg *rest.Config, stop func() error, err error) {
 		},
 		ErrorIfCRDPathMissing: true,
 	}
+	env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, extraCRDs...)
 	cfg, err = env.Start()
 	if err != nil {
 		return nil, nil, err

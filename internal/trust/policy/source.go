@@ -32,6 +32,10 @@ type PolicySource interface {
 	ConfigMap(ctx context.Context, name string) (*corev1.ConfigMap, error)
 }
 
+// The Secrets and ConfigMaps that policies reference live in policy-controller's namespace
+// only: a Role there (not a ClusterRole) grants reading them, by name, never listing.
+// +kubebuilder:rbac:groups="",namespace=cosign-system,resources=secrets;configmaps,verbs=get
+
 // APISource reads the policy from the API server.
 type APISource struct {
 	// Policies reads ClusterImagePolicies and TrustRoots, typically the manager's cache.
