@@ -57,8 +57,8 @@ verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if t
 	fi
 
 .PHONY: test
-test: manifests generate envtest-assets ## Unit tests and controller tests against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
+test: manifests generate envtest-assets access-tools ## Unit tests and controller tests against a real kube-apiserver and etcd; access tests with real sshd, ssh, ssh-audit and Jupyter.
+	TRAINENV_INTEGRATION=1 KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 
 ##@ Local cluster (no Docker, no cluster of your own)
 
@@ -97,6 +97,17 @@ registry-server: ## Install the CNCF distribution registry (Debian package docke
 	@command -v docker-registry >/dev/null || { \
 	  echo "installing the docker-registry package (the CNCF distribution registry)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
+
+# The programs the access tests run for real (the images trainenv runs provide the same).
+ACCESS_PACKAGES := openssh-server openssh-client ssh-audit jupyter-server
+
+.PHONY: access-tools
+access-tools: ## Install sshd, ssh, ssh-audit and the Jupyter server (Debian packages) if missing.
+	@missing=""; \
+	for p in $(ACCESS_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing the Debian packages$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
 ##@ Build
 
