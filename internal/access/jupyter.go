@@ -82,3 +82,17 @@ else:
     c.ServerApp.password = ""
 `)
 }
+
+// JupyterConfigFile is the file passed as --config: the JSON, under the directory that
+// also holds the Python half.
+func JupyterConfigFile(dir string) string { return filepath.Join(dir, JupyterConfigBase+".json") }
+
+// JupyterEnv is what the entrypoint adds to the server's environment: runtime files
+// (connection files, the cookie secret) in dir, which is writable where the image's home
+// may not be; config errors stop the server instead of being logged and skipped.
+func JupyterEnv(dir string) []string {
+	return []string{
+		"JUPYTER_RUNTIME_DIR=" + filepath.Join(dir, "runtime"),
+		"TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR=1",
+	}
+}
