@@ -1,155 +1,47 @@
 package access_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/trainenv/trainenv/internal/access"
 	rt "github.com/trainenv/trainenv/internal/testutil/realtools"
 )
 
-const sshd = "/usr/sbin/sshd" // sshd re-executes itself and needs its absolute path
-
-// sshServer is a real sshd running the generated configuration as a non-root user.
-type sshServer struct {
-	user      rt.User
-	port      int
-	config    string
-	hostKeys  map[string][]byte // the host-key Secret's data
-	clientKey string            // private key of the authorized user
-	clientFP  string
-	log       *rt.Buffer
-}
-
-// startSSHD writes host keys, authorized_keys and the config the way the entrypoint does
-// and starts `sshd -D -e` as the non-root user.
-// edit, when set, changes the rendered config before sshd reads it.
-func startSSHD(t *testing.T, cfg access.SSHConfig, env []string, edit func(string) string) *sshServer {
-	t.Helper()
-	rt.Require(t, sshd, "ssh", "ssh-keygen")
-	s := &sshServer{user: rt.NonRoot(t), port: rt.FreePort(t)}
-	dir := filepath.Join(rt.SafeDir(t, s.user), "ssh")
-	s.user.Mkdir(t, dir, 0o700)
-
-	var err error
-	if s.hostKeys, err = access.GenerateHostKeys(); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range access.ServedHostKeyFiles {
-		s.user.WriteFile(t, filepath.Join(dir, k), s.hostKeys[k], 0o600)
-	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.clientKey = filepath.Join(t.TempDir(), "id_ed25519")
-	if err := os.WriteFile(s.clientKey, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sshPub, _ := ssh.NewPublicKey(pub)
-	s.clientFP = ssh.FingerprintSHA256(sshPub)
-	s.user.WriteFile(t, filepath.Join(dir, access.AuthorizedKeysFile), ssh.MarshalAuthorizedKey(sshPub), 0o600)
-
-	runtime := access.DefaultSSHDRuntime(s.user.Name, dir)
-	runtime.Port = s.port
-	runtime.Env = env
-	conf, err := access.SSHDConfig(cfg, runtime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		conf = edit(conf)
-	}
-	s.config = filepath.Join(dir, "sshd_config")
-	s.user.WriteFile(t, s.config, []byte(conf), 0o600)
-
-	if out, code := rt.Run(s.user.Command(sshd, "-t", "-f", s.config)); code != 0 {
-		t.Fatalf("sshd -t rejects the generated config (exit %d):\n%s\n%s", code, out, conf)
-	}
-	s.log = rt.Start(t, s.user.Command(sshd, "-D", "-e", "-f", s.config), s.port)
-	return s
-}
-
-// knownHosts writes a known_hosts file with access' lines for the alias.
-func (s *sshServer) knownHosts(t *testing.T, alias string, secret map[string][]byte) string {
-	t.Helper()
-	lines, err := access.KnownHostsLines([]string{alias}, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// login is one run of the real ssh client (as the test's own user), in batch mode with
-// strict host-key checking.
-type login struct {
-	knownHosts string
-	alias      string // HostKeyAlias; empty: the known_hosts entry is [127.0.0.1]:port
-	user       string
-	opts       []string
-	command    string
-	stdin      string
-}
-
-func (s *sshServer) ssh(l login) (string, int) {
-	args := []string{"-F", "/dev/null", "-i", s.clientKey, "-p", strconv.Itoa(s.port),
-		"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile=" + l.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "CheckHostIP=no", "-o", "ConnectTimeout=10", "-l", l.user}
-	if l.alias != "" {
-		args = append(args, "-o", "HostKeyAlias="+l.alias)
-	}
-	args = append(args, l.opts...)
-	args = append(args, "127.0.0.1", l.command)
-	cmd := exec.Command("ssh", args...)
-	cmd.Stdin = strings.NewReader(l.stdin)
-	return rt.Run(cmd)
+func startSSHD(t *testing.T, cfg access.SSHConfig, env []string, edit func(string) string) *rt.SSHD {
+	return rt.StartSSHD(t, rt.SSHDOptions{Config: cfg, Env: env, Edit: edit})
 }
 
 func TestSSHDRealLogins(t *testing.T) {
 	env := []string{"TRAINENV_TEST_VAR=two words #not a comment, 'quoted'", "PATH=/opt/trainenv-test/bin:/usr/bin:/bin"}
 	s := startSSHD(t, access.SSHConfig{ClientAliveIntervalSeconds: 30, ClientAliveCountMax: 10, TCPKeepAlive: true}, env, nil)
 	const alias = "trainenv-test-env"
-	known := s.knownHosts(t, alias, s.hostKeys)
+	known := rt.KnownHosts(t, alias, s.HostKeys)
 
 	t.Run("key login, host key checked against access' known_hosts line", func(t *testing.T) {
-		out, code := s.ssh(login{knownHosts: known, alias: alias, user: s.user.Name,
-			command: `id -u; printf '%s\n' "$TRAINENV_TEST_VAR" "$PATH"`})
+		out, code := s.Login(known, alias, s.User.Name, `id -u; printf '%s\n' "$TRAINENV_TEST_VAR" "$PATH"`).Run()
 		if code != 0 {
 			t.Fatalf("ssh exit %d:\n%s", code, out)
 		}
-		want := []string{fmt.Sprint(s.user.UID), strings.TrimPrefix(env[0], "TRAINENV_TEST_VAR="), "/opt/trainenv-test/bin:/usr/bin:/bin"}
+		want := []string{fmt.Sprint(s.User.UID), strings.TrimPrefix(env[0], "TRAINENV_TEST_VAR="), "/opt/trainenv-test/bin:/usr/bin:/bin"}
 		if got := sessionLines(out); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("session sees %q, want %q (uid, then the container's environment)", got, want)
 		}
 		// LogLevel VERBOSE: the key of each login is in the log.
-		if !strings.Contains(s.log.String(), "Accepted publickey for "+s.user.Name) || !strings.Contains(s.log.String(), s.clientFP) {
-			t.Errorf("sshd log lacks the login with fingerprint %s", s.clientFP)
+		if !strings.Contains(s.Log.String(), "Accepted publickey for "+s.User.Name) || !strings.Contains(s.Log.String(), s.Client.Fingerprint) {
+			t.Errorf("sshd log lacks the login with fingerprint %s", s.Client.Fingerprint)
 		}
 	})
 	t.Run("known_hosts entry for [127.0.0.1]:port and the RSA key", func(t *testing.T) {
-		byPort := s.knownHosts(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), s.hostKeys)
-		out, code := s.ssh(login{knownHosts: byPort, user: s.user.Name, opts: []string{"-o", "HostKeyAlgorithms=rsa-sha2-512"}, command: "true"})
+		byPort := rt.KnownHosts(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)), s.HostKeys)
+		l := s.Login(byPort, "", s.User.Name, "true")
+		l.Opts = []string{"-o", "HostKeyAlgorithms=rsa-sha2-512"}
+		out, code := l.Run()
 		if code != 0 {
 			t.Fatalf("ssh exit %d:\n%s", code, out)
 		}
@@ -159,35 +51,38 @@ func TestSSHDRealLogins(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, code := s.ssh(login{knownHosts: s.knownHosts(t, alias, other), alias: alias, user: s.user.Name, command: "true"})
+		out, code := s.Login(rt.KnownHosts(t, alias, other), alias, s.User.Name, "true").Run()
 		if code == 0 || !strings.Contains(out, "Host key verification failed") {
 			t.Fatalf("ssh with a wrong known_hosts: exit %d:\n%s", code, out)
 		}
 	})
 	for _, tc := range []struct{ name, user string }{{"root", "root"}, {"another user", "nobody"}} {
 		t.Run(tc.name+" is refused", func(t *testing.T) {
-			out, code := s.ssh(login{knownHosts: known, alias: alias, user: tc.user, command: "true"})
+			out, code := s.Login(known, alias, tc.user, "true").Run()
 			if code == 0 || !strings.Contains(out, "Permission denied") {
 				t.Fatalf("ssh as %s: exit %d:\n%s", tc.user, code, out)
 			}
 		})
 	}
 	t.Run("passwords are never asked for", func(t *testing.T) {
-		out, code := s.ssh(login{knownHosts: known, alias: alias, user: s.user.Name, command: "true",
-			opts: []string{"-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"}})
+		l := s.Login(known, alias, s.User.Name, "true")
+		l.Opts = []string{"-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"}
+		out, code := l.Run()
 		if code == 0 || !strings.Contains(out, "Permission denied (publickey)") {
 			t.Fatalf("ssh without a key: exit %d:\n%s", code, out)
 		}
 	})
 	t.Run("local forwarding works, remote forwarding is refused", func(t *testing.T) {
 		echo := echoServer(t)
-		out, code := s.ssh(login{knownHosts: known, alias: alias, user: s.user.Name, stdin: "over the tunnel\n",
-			opts: []string{"-W", echo}})
+		l := s.Login(known, alias, s.User.Name, "")
+		l.Stdin, l.Opts = "over the tunnel\n", []string{"-W", echo}
+		out, code := l.Run()
 		if code != 0 || !strings.Contains(out, "echo: over the tunnel") {
 			t.Fatalf("ssh -W %s: exit %d:\n%s", echo, code, out)
 		}
-		out, code = s.ssh(login{knownHosts: known, alias: alias, user: s.user.Name, command: "true",
-			opts: []string{"-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:0:" + echo}})
+		l = s.Login(known, alias, s.User.Name, "true")
+		l.Opts = []string{"-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:0:" + echo}
+		out, code = l.Run()
 		if code == 0 || !strings.Contains(out, "remote port forwarding failed") {
 			t.Fatalf("ssh -R: exit %d:\n%s", code, out)
 		}
@@ -229,7 +124,7 @@ func echoServer(t *testing.T) string {
 
 func TestSSHDRealEffectiveConfig(t *testing.T) {
 	s := startSSHD(t, access.SSHConfig{ClientAliveIntervalSeconds: 45, ClientAliveCountMax: 7, TCPKeepAlive: false}, nil, nil)
-	out, code := rt.Run(s.user.Command(sshd, "-T", "-f", s.config))
+	out, code := rt.Run(s.User.Command(rt.SSHDPath, "-T", "-f", s.Config))
 	if code != 0 {
 		t.Fatalf("sshd -T: exit %d:\n%s", code, out)
 	}
@@ -240,9 +135,9 @@ func TestSSHDRealEffectiveConfig(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"clientaliveinterval": "45", "clientalivecountmax": "7", "tcpkeepalive": "no",
-		"listenaddress": "127.0.0.1:" + strconv.Itoa(s.port), "permitrootlogin": "no",
+		"listenaddress": "127.0.0.1:" + strconv.Itoa(s.Port), "permitrootlogin": "no",
 		"passwordauthentication": "no", "kbdinteractiveauthentication": "no",
-		"authenticationmethods": "publickey", "allowusers": s.user.Name, "usepam": "no",
+		"authenticationmethods": "publickey", "allowusers": s.User.Name, "usepam": "no",
 		"allowtcpforwarding": "local", "x11forwarding": "no", "allowagentforwarding": "no",
 		"permittunnel": "no", "loglevel": "VERBOSE", "strictmodes": "yes", "maxauthtries": "3",
 	} {
@@ -269,7 +164,7 @@ var auditorArtifacts = map[string]string{
 func TestSSHDRealAudit(t *testing.T) {
 	rt.Require(t, "ssh-audit")
 	s := startSSHD(t, access.SSHConfig{ClientAliveIntervalSeconds: 30, ClientAliveCountMax: 10, TCPKeepAlive: true}, nil, nil)
-	if findings := audit(t, s.port); len(findings) > 0 {
+	if findings := audit(t, s.Port); len(findings) > 0 {
 		t.Fatalf("ssh-audit findings on the generated config:\n%s", strings.Join(findings, "\n"))
 	}
 }
@@ -282,7 +177,7 @@ func TestSSHDRealAuditCatchesDefaults(t *testing.T) {
 		return regexp.MustCompile(`(?m)^(KexAlgorithms|Ciphers|MACs|HostKeyAlgorithms) .*\n`).ReplaceAllString(conf, "")
 	}
 	s := startSSHD(t, access.SSHConfig{ClientAliveIntervalSeconds: 30, ClientAliveCountMax: 10, TCPKeepAlive: true}, nil, dropAlgorithms)
-	findings := strings.Join(audit(t, s.port), "\n")
+	findings := strings.Join(audit(t, s.Port), "\n")
 	for _, want := range []string{"ecdh-sha2-nistp256", "hmac-sha1", "umac-64"} {
 		if !strings.Contains(findings, want) {
 			t.Errorf("ssh-audit did not flag %s in OpenSSH's defaults; findings:\n%s", want, findings)
