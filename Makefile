@@ -112,9 +112,10 @@ access-tools: ## Install sshd, ssh, ssh-audit and the Jupyter server (Debian pac
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager and the node agent (cgo: NVML is loaded at run time).
+build: generate ## Build the manager, the node agent (cgo: NVML is loaded at run time) and the in-pod entrypoint (static).
 	go build -o $(BIN)/manager ./cmd
 	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(BIN)/entrypoint ./cmd/entrypoint
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.

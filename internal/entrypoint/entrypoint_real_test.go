@@ -71,6 +71,7 @@ func newPod(t *testing.T, user rt.User, base string) *pod {
 		Passwd:         "/etc/passwd", TerminationLog: filepath.Join(base, "termination-log"), ProcDir: "/proc",
 		SSHD: rt.SSHDPath, SSHPort: rt.FreePort(t), JupyterPort: rt.FreePort(t),
 	}
+	kubeletTerminationLog(t, p.paths.TerminationLog, user)
 	return p
 }
 
@@ -249,8 +250,8 @@ func TestEntrypointRealSIGTERM(t *testing.T) {
 			t.Errorf("port %d still open after the entrypoint stopped", port)
 		}
 	}
-	if exists(p.paths.TerminationLog)() {
-		t.Errorf("a requested stop wrote a termination message: %s", readFile(t, p.paths.TerminationLog))
+	if msg := readFile(t, p.paths.TerminationLog); msg != "" {
+		t.Errorf("a requested stop wrote a termination message: %s", msg)
 	}
 }
 
@@ -295,7 +296,7 @@ func TestEntrypointRealRefuses(t *testing.T) {
 			if code != 1 || !strings.Contains(readFile(t, q.paths.TerminationLog), tc.want) {
 				t.Errorf("exit %d, termination message %q, want 1 and %q; output:\n%s", code, readFile(t, q.paths.TerminationLog), tc.want, out)
 			}
-			_ = os.Remove(q.paths.TerminationLog)
+			kubeletTerminationLog(t, q.paths.TerminationLog, q.user)
 		})
 	}
 }

@@ -49,6 +49,9 @@ const Grace = 20 * time.Second
 // environment, prepares and supervises the services, and returns the exit code.
 func Run(p Paths, log io.Writer) int {
 	cfg, err := access.Decode(os.Getenv(access.ConfigEnv))
+	if os.Getenv(access.ConfigEnv) == "" {
+		err = fmt.Errorf("%s is not set: the entrypoint runs in the pods trainenv renders", access.ConfigEnv)
+	}
 	if err == nil {
 		var plan *plan
 		if plan, err = prepare(cfg, p, log); err == nil {
@@ -57,8 +60,8 @@ func Run(p Paths, log io.Writer) int {
 	}
 	msg := "trainenv: " + err.Error()
 	fmt.Fprintln(log, "trainenv-entrypoint: "+msg)
-	if p.TerminationLog != "" {
-		_ = os.WriteFile(p.TerminationLog, []byte(msg+"\n"), 0o644)
+	if err := writeTerminationMessage(p.TerminationLog, msg); err != nil {
+		fmt.Fprintf(log, "trainenv-entrypoint: cannot write the termination message: %v\n", err)
 	}
 	return 1
 }

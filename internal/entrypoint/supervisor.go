@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -35,7 +36,7 @@ type Service struct {
 type Supervisor struct {
 	Services []Service
 	// TerminationLog receives why the supervisor stopped; the kubelet shows it as the
-	// container's termination message. Empty: not written.
+	// container's termination message. Written only if the file exists.
 	TerminationLog string
 	// Grace is how long services get between SIGTERM and SIGKILL.
 	Grace time.Duration
@@ -192,12 +193,26 @@ func (s *Supervisor) terminate(st stopping) {
 		return
 	}
 	s.logf("%s", st.reason)
-	if s.TerminationLog == "" {
-		return
+	if err := writeTerminationMessage(s.TerminationLog, st.reason); err != nil {
+		s.logf("cannot write the termination message: %v", err)
 	}
-	if err := os.WriteFile(s.TerminationLog, []byte(st.reason+"\n"), 0o644); err != nil {
-		s.logf("cannot write the termination message to %s: %v", s.TerminationLog, err)
+}
+
+// writeTerminationMessage writes msg to path if the file is there: the kubelet provides
+// it in every container; outside one the entrypoint creates nothing in /dev.
+func writeTerminationMessage(path, msg string) error {
+	if path == "" {
+		return nil
 	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(msg + "\n")
+	return errors.Join(err, f.Close())
 }
 
 func (s *Supervisor) logf(format string, args ...any) {

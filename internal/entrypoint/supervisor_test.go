@@ -53,6 +53,9 @@ func startChild(t *testing.T, cmd *exec.Cmd) *child {
 
 func startSupervisor(t *testing.T, spec supervisorSpec) *child {
 	t.Helper()
+	if spec.TerminationLog != "" {
+		kubeletTerminationLog(t, spec.TerminationLog, rt.User{})
+	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -145,8 +148,8 @@ func TestSupervisorForwardsSIGTERM(t *testing.T) {
 			t.Errorf("%s got %q, want TERM forwarded", s, got)
 		}
 	}
-	if exists(log)() {
-		t.Errorf("a requested stop wrote a termination message: %s", readFile(t, log))
+	if msg := readFile(t, log); msg != "" {
+		t.Errorf("a requested stop wrote a termination message: %s", msg)
 	}
 }
 
@@ -276,5 +279,28 @@ func TestSupervisorCannotStart(t *testing.T) {
 	}
 	if got := readFile(t, log); !strings.HasPrefix(got, "trainenv: cannot start sshd:") {
 		t.Errorf("termination message %q", got)
+	}
+}
+
+// kubeletTerminationLog creates the empty, writable file the kubelet provides.
+func kubeletTerminationLog(t *testing.T, path string, owner rt.User) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	owner.Own(t, path)
+}
+
+func TestTerminationMessageOnlyWhereTheKubeletProvidesIt(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "termination-log")
+	if err := writeTerminationMessage(missing, "trainenv: x"); err != nil || exists(missing)() {
+		t.Errorf("outside a container: err %v, created %v; want nothing written", err, exists(missing)())
+	}
+	present := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(present, []byte("an older, longer message\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTerminationMessage(present, "trainenv: x"); err != nil || readFile(t, present) != "trainenv: x" {
+		t.Errorf("err %v, file %q; want the message alone", err, readFile(t, present))
 	}
 }
