@@ -174,3 +174,13 @@ func TestGenerateToken(t *testing.T) {
 		seen[tok] = true
 	}
 }
+
+// The operator generates host keys once per environment, in its reconcile loop: RSA-3072
+// key generation dominates (random-prime search, so its time varies from run to run).
+func BenchmarkGenerateHostKeys(b *testing.B) {
+	for b.Loop() {
+		if _, err := access.GenerateHostKeys(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

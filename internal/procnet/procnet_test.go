@@ -71,3 +71,12 @@ func TestReadsRealTable(t *testing.T) {
 	s.Close()
 	c.Close()
 }
+
+// The idle monitor reads the TCP tables once per probe.
+func BenchmarkTCP(b *testing.B) {
+	for b.Loop() {
+		if _, err := TCP("/proc"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
