@@ -64,65 +64,83 @@ func (s *Supervisor) Run() int {
 		}
 	}
 
-	running := map[int]Service{}
-	var stop *stopping
-	var kill <-chan time.Time
-	begin := func(st stopping) {
-		if stop != nil {
-			return
-		}
-		stop = &st
-		s.signalAll(running, unix.SIGTERM)
-		kill = time.After(s.Grace)
-	}
+	r := &supervision{s: s, running: map[int]Service{}}
 	for _, svc := range s.Services {
 		pid, err := start(svc)
 		if err != nil {
-			begin(stopping{code: 1, reason: fmt.Sprintf("trainenv: cannot start %s: %v", svc.Name, err)})
+			r.begin(stopping{code: 1, reason: fmt.Sprintf("trainenv: cannot start %s: %v", svc.Name, err)}, unix.SIGTERM)
 			break
 		}
 		s.logf("started %s (pid %d): %s", svc.Name, pid, strings.Join(append([]string{svc.Path}, svc.Args...), " "))
-		running[pid] = svc
+		r.running[pid] = svc
 	}
 
 	reapTick := time.NewTicker(time.Second) // in case a SIGCHLD was coalesced away
 	defer reapTick.Stop()
-	for len(running) > 0 {
+	for len(r.running) > 0 {
 		select {
 		case sig := <-sigs:
 			if sig != unix.SIGCHLD {
 				s.logf("received %v: stopping", sig)
-				begin(stopping{})
-				s.signalAll(running, sig.(syscall.Signal))
+				r.begin(stopping{}, sig.(syscall.Signal)) // each one forwarded, as tini does
 			}
 		case reason := <-s.Stop:
-			s.logf("stopping: %s", reason)
-			begin(stopping{reason: reason})
-		case <-kill:
+			if r.stop == nil {
+				s.logf("stopping: %s", reason)
+				r.begin(stopping{reason: reason}, unix.SIGTERM)
+			}
+		case <-r.kill:
 			s.logf("services still running after %v: killing them", s.Grace)
-			s.signalAll(running, unix.SIGKILL)
+			s.signalAll(r.running, unix.SIGKILL)
 		case <-reapTick.C:
 		}
-		for _, ex := range reap() {
-			svc, ok := running[ex.pid]
-			if !ok {
-				continue // an orphan: reaped, nothing else to do
-			}
-			delete(running, ex.pid)
-			s.logf("%s (pid %d) %s", svc.Name, ex.pid, ex.describe())
-			if svc.Main {
-				begin(stopping{code: ex.code(), reason: fmt.Sprintf("trainenv: %s %s", svc.Name, ex.describe())})
-			} else {
-				begin(stopping{code: max(1, ex.code()), reason: fmt.Sprintf("trainenv: %s %s", svc.Name, ex.describe())})
-			}
-		}
+		r.reaped(reap())
 	}
 	reap() // orphans that ended with the services
-	if stop == nil {
-		stop = &stopping{code: 1, reason: "trainenv: no service to run"}
+	if r.stop == nil {
+		r.stop = &stopping{code: 1, reason: "trainenv: no service to run"}
 	}
-	s.terminate(*stop)
-	return stop.code
+	s.terminate(*r.stop)
+	return r.stop.code
+}
+
+// supervision is one run: the services still running and, once decided, why they stop.
+type supervision struct {
+	s       *Supervisor
+	running map[int]Service
+	stop    *stopping
+	kill    <-chan time.Time
+}
+
+// begin records why everything stops (the first reason wins), starts the grace period
+// and sends sig to the services still running.
+func (r *supervision) begin(st stopping, sig syscall.Signal) {
+	if r.stop == nil {
+		r.stop = &st
+		r.kill = time.After(r.s.Grace)
+	}
+	r.s.signalAll(r.running, sig)
+}
+
+// reaped handles ended children: orphans need nothing more; a service that ends stops
+// the others, unless they are stopping already.
+func (r *supervision) reaped(exits []exit) {
+	for _, ex := range exits {
+		svc, ok := r.running[ex.pid]
+		if !ok {
+			continue
+		}
+		delete(r.running, ex.pid)
+		r.s.logf("%s (pid %d) %s", svc.Name, ex.pid, ex.describe())
+		if r.stop != nil {
+			continue
+		}
+		code := ex.code()
+		if !svc.Main {
+			code = max(1, code) // a server never ends on its own when all is well
+		}
+		r.begin(stopping{code: code, reason: fmt.Sprintf("trainenv: %s %s", svc.Name, ex.describe())}, unix.SIGTERM)
+	}
 }
 
 func start(svc Service) (int, error) {

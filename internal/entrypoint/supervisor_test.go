@@ -122,7 +122,7 @@ func readFile(t *testing.T, path string) string {
 }
 
 // A service that traps SIGTERM and records it.
-const trapsTerm = `trap 'echo TERM > "$DIR/$0.term"; exit 0' TERM; touch "$DIR/$0.ready"; while :; do sleep 0.05; done`
+const trapsTerm = `trap 'echo TERM >> "$DIR/$0.term"; exit 0' TERM; trap 'echo INT >> "$DIR/$0.term"; exit 0' INT; touch "$DIR/$0.ready"; while :; do sleep 0.05; done`
 
 func trapping(name, dir string) Service {
 	s := shell(name, dir, trapsTerm)
@@ -131,21 +131,30 @@ func trapping(name, dir string) Service {
 }
 
 func TestSupervisorForwardsSIGTERM(t *testing.T) {
+	testForwards(t, syscall.SIGTERM, "TERM")
+}
+
+// SIGINT (Ctrl-C in `docker run`) is forwarded as itself, not turned into SIGTERM.
+func TestSupervisorForwardsSIGINT(t *testing.T) {
+	testForwards(t, syscall.SIGINT, "INT")
+}
+
+func testForwards(t *testing.T, sig syscall.Signal, want string) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "termination-log")
 	c := startSupervisor(t, supervisorSpec{Services: []Service{trapping("sshd", dir), trapping("jupyter", dir)}, TerminationLog: log, GraceMillis: 20000})
 	waitFor(t, "both services", func() bool { return exists(dir+"/sshd.ready")() && exists(dir+"/jupyter.ready")() })
 	c.running(t)
 
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := c.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	if code := c.exitCode(t); code != 0 {
-		t.Errorf("exit %d after SIGTERM, want 0 (a requested stop)", code)
+		t.Errorf("exit %d after %v, want 0 (a requested stop)", code, sig)
 	}
 	for _, s := range []string{"sshd", "jupyter"} {
-		if got := readFile(t, filepath.Join(dir, s+".term")); got != "TERM" {
-			t.Errorf("%s got %q, want TERM forwarded", s, got)
+		if got := readFile(t, filepath.Join(dir, s+".term")); got != want {
+			t.Errorf("%s got %q, want %s forwarded, once", s, got, want)
 		}
 	}
 	if msg := readFile(t, log); msg != "" {
