@@ -311,3 +311,17 @@ func rebuild(p pod, cmd *exec.Cmd) *exec.Cmd {
 	}
 	return cmd
 }
+
+// Without SSH and Jupyter the entrypoint runs the image's own command and passes its exit
+// status on; idle shutdown has nothing to watch and never stops it.
+func TestEntrypointRunsTheImagesCommand(t *testing.T) {
+	p := safePod(t)
+	cmd := p.command(access.Config{Command: []string{"sh", "-c", "sleep 3; exit 7"}, IdleSuspendAfterSeconds: 1})
+	out, code := rt.Run(cmd)
+	if code != 7 {
+		t.Errorf("exit %d, want the command's 7; output:\n%s", code, out)
+	}
+	if got, want := readFile(t, p.paths.TerminationLog), "trainenv: command exited with status 7"; got != want {
+		t.Errorf("termination message %q, want %q", got, want)
+	}
+}

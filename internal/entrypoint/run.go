@@ -68,7 +68,12 @@ func Run(p Paths, log io.Writer) int {
 
 func supervise(cfg access.Config, p Paths, pl *plan, log io.Writer) int {
 	sup := &Supervisor{Services: pl.services, TerminationLog: p.TerminationLog, Grace: Grace, Log: log}
-	if cfg.IdleSuspendAfterSeconds > 0 {
+	watched := pl.probes.SSH != nil || pl.probes.Jupyter != nil
+	if cfg.IdleSuspendAfterSeconds > 0 && !watched {
+		// The image's own command has no activity to watch: it is never idle.
+		fmt.Fprintln(log, "trainenv-entrypoint: idle shutdown needs SSH or Jupyter to watch; the image's command runs until it ends")
+	}
+	if cfg.IdleSuspendAfterSeconds > 0 && watched {
 		after := time.Duration(cfg.IdleSuspendAfterSeconds) * time.Second
 		stop := make(chan string, 1)
 		ctx, cancel := context.WithCancel(context.Background())
