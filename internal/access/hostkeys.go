@@ -72,8 +72,9 @@ type HostKeyFingerprint struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Fingerprints returns the fingerprints of the public keys in a host-key Secret's data,
-// in the order of HostKeyFiles; keys that are missing are skipped.
+// Fingerprints returns the fingerprints of the host keys sshd serves (ServedHostKeyFiles,
+// in that order) from the public keys in a host-key Secret's data; missing keys are
+// skipped. These are what users compare with and what ssh shows.
 func Fingerprints(secretData map[string][]byte) ([]HostKeyFingerprint, error) {
 	keys, err := publicHostKeys(secretData)
 	if err != nil {
@@ -86,9 +87,10 @@ func Fingerprints(secretData map[string][]byte) ([]HostKeyFingerprint, error) {
 	return out, nil
 }
 
-// KnownHostsLines returns known_hosts lines for the public keys in a host-key Secret's
-// data, one per key, for the given host names: an ssh_config HostKeyAlias (a bare name)
-// or "host:port" (written "[host]:port" as ssh looks non-22 ports up).
+// KnownHostsLines returns known_hosts lines for the host keys sshd serves, from a
+// host-key Secret's data, one per key, for the given host names: an ssh_config
+// HostKeyAlias (a bare name) or "host:port" (written "[host]:port" as ssh looks non-22
+// ports up).
 func KnownHostsLines(hosts []string, secretData map[string][]byte) ([]string, error) {
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("known_hosts lines need at least one host name")
@@ -106,7 +108,7 @@ func KnownHostsLines(hosts []string, secretData map[string][]byte) ([]string, er
 
 func publicHostKeys(secretData map[string][]byte) ([]ssh.PublicKey, error) {
 	var keys []ssh.PublicKey
-	for _, name := range HostKeyFiles {
+	for _, name := range ServedHostKeyFiles {
 		data, ok := secretData[PublicKeyFile(name)]
 		if !ok {
 			continue
@@ -118,7 +120,7 @@ func publicHostKeys(secretData map[string][]byte) ([]ssh.PublicKey, error) {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("no public host key (%s.pub…) in the data", HostKeyFiles[0])
+		return nil, fmt.Errorf("no public host key (%s…) in the data", PublicKeyFile(ServedHostKeyFiles[0]))
 	}
 	return keys, nil
 }

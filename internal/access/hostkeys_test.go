@@ -82,11 +82,11 @@ func TestHostKeysAgreeWithSSHKeygen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fps) != len(access.HostKeyFiles) {
-		t.Fatalf("%d fingerprints for %d keys", len(fps), len(access.HostKeyFiles))
+	if len(fps) != len(access.ServedHostKeyFiles) {
+		t.Fatalf("%d fingerprints for %d served keys", len(fps), len(access.ServedHostKeyFiles))
 	}
 	dir := t.TempDir()
-	for i, name := range access.HostKeyFiles {
+	for i, name := range access.ServedHostKeyFiles {
 		priv := filepath.Join(dir, name)
 		if err := os.WriteFile(priv, data[name], 0o600); err != nil {
 			t.Fatal(err)
@@ -114,13 +114,16 @@ func TestFingerprintFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	delete(data, "ssh_host_ecdsa_key.pub")
 	fps, err := access.Fingerprints(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(fps) != 2 || fps[0].Type != "ssh-ed25519" || fps[1].Type != "ssh-rsa" {
-		t.Fatalf("fingerprints %+v, want ed25519 then rsa (missing keys skipped)", fps)
+		t.Fatalf("fingerprints %+v, want ed25519 then rsa: the keys sshd serves", fps)
+	}
+	delete(data, "ssh_host_rsa_key.pub")
+	if fps, err := access.Fingerprints(data); err != nil || len(fps) != 1 {
+		t.Errorf("without the RSA key: %+v %v, want the ed25519 one alone", fps, err)
 	}
 	for _, fp := range fps {
 		raw, err := base64.RawStdEncoding.DecodeString(strings.TrimPrefix(fp.SHA256, "SHA256:"))
@@ -145,10 +148,10 @@ func TestKnownHostsLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lines) != 3 {
-		t.Fatalf("%d lines, want one per key", len(lines))
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want one per served key", len(lines))
 	}
-	for i, name := range access.HostKeyFiles {
+	for i, name := range access.ServedHostKeyFiles {
 		pub := strings.Fields(string(data[access.PublicKeyFile(name)]))
 		want := fmt.Sprintf("alice.trainenv,[127.0.0.1]:2222,localhost %s %s", pub[0], pub[1])
 		if lines[i] != want {

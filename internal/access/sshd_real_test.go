@@ -164,8 +164,19 @@ var auditorArtifacts = map[string]string{
 func TestSSHDRealAudit(t *testing.T) {
 	rt.Require(t, "ssh-audit")
 	s := startSSHD(t, access.SSHConfig{ClientAliveIntervalSeconds: 30, ClientAliveCountMax: 10, TCPKeepAlive: true}, nil, nil)
-	if findings := audit(t, s.Port); len(findings) > 0 {
+	findings, report := audit(t, s.Port)
+	if len(findings) > 0 {
 		t.Fatalf("ssh-audit findings on the generated config:\n%s", strings.Join(findings, "\n"))
+	}
+	// The fingerprints the operator publishes are the ones the server presents.
+	fps, err := access.Fingerprints(s.HostKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fp := range fps {
+		if line := fmt.Sprintf("(fin) %s: %s", fp.Type, fp.SHA256); !strings.Contains(report, line) {
+			t.Errorf("ssh-audit does not show %q:\n%s", line, report)
+		}
 	}
 }
 
@@ -177,7 +188,8 @@ func TestSSHDRealAuditCatchesDefaults(t *testing.T) {
 		return regexp.MustCompile(`(?m)^(KexAlgorithms|Ciphers|MACs|HostKeyAlgorithms) .*\n`).ReplaceAllString(conf, "")
 	}
 	s := startSSHD(t, access.SSHConfig{ClientAliveIntervalSeconds: 30, ClientAliveCountMax: 10, TCPKeepAlive: true}, nil, dropAlgorithms)
-	findings := strings.Join(audit(t, s.Port), "\n")
+	list, _ := audit(t, s.Port)
+	findings := strings.Join(list, "\n")
 	for _, want := range []string{"ecdh-sha2-nistp256", "hmac-sha1", "umac-64"} {
 		if !strings.Contains(findings, want) {
 			t.Errorf("ssh-audit did not flag %s in OpenSSH's defaults; findings:\n%s", want, findings)
@@ -186,8 +198,8 @@ func TestSSHDRealAuditCatchesDefaults(t *testing.T) {
 }
 
 // audit runs ssh-audit against the server and returns its findings, less the
-// auditorArtifacts.
-func audit(t *testing.T, port int) []string {
+// auditorArtifacts, and the whole report.
+func audit(t *testing.T, port int) ([]string, string) {
 	t.Helper()
 	out, code := rt.Run(exec.Command("ssh-audit", "-n", "-p", strconv.Itoa(port), "127.0.0.1"))
 	// ssh-audit 2.5.0 exits 0 (good), 2 (warnings), 3 (failures), 1 (connection error).
@@ -214,5 +226,5 @@ func audit(t *testing.T, port int) []string {
 	if len(findings) == 0 && code != severity {
 		t.Fatalf("ssh-audit exit %d does not match the findings read from its report:\n%s", code, out)
 	}
-	return findings
+	return findings, out
 }
