@@ -8,10 +8,12 @@ import (
 )
 
 // Algorithms sshd offers: the modern subset of OpenSSH 9.x's defaults that `ssh-audit`
-// reports neither failures nor warnings for. Left out on purpose: NIST-curve key exchange
-// and host keys (ecdh-sha2-nistp*, ecdsa-sha2-nistp*: "suspected backdoored curves"),
-// SHA-1 anything, diffie-hellman-group14 and group exchange (operator-chosen moduli),
-// CBC ciphers, and MACs in encrypt-and-MAC mode or with 64-bit tags (hmac-sha2-*, umac-64).
+// finds no fault with. Left out on purpose: NIST-curve key exchange and host keys
+// (ecdh-sha2-nistp*, ecdsa-sha2-nistp*), SHA-1 anything, diffie-hellman-group14 and
+// group exchange (moduli the image chooses), CBC ciphers, and MACs in encrypt-and-MAC
+// mode or with 64-bit tags (hmac-sha2-*, umac-64). Kept on purpose: the post-quantum
+// sntrup761x25519 exchange, which Debian 12's ssh-audit 2.5.0 still calls experimental
+// (later ssh-audit versions instead warn when a server lacks post-quantum exchange).
 var (
 	SSHKexAlgorithms = []string{
 		"sntrup761x25519-sha512@openssh.com", // post-quantum hybrid, OpenSSH ≥ 9.0's default
