@@ -62,7 +62,7 @@ verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if t
 	fi
 
 .PHONY: test
-test: manifests generate envtest-assets integration-tools ## Unit, controller (real kube-apiserver and etcd) and integration tests (real cosign and registry).
+test: manifests generate envtest-assets integration-tools access-tools ## Unit, controller (real kube-apiserver and etcd) and integration tests (real cosign, registry, sshd, ssh, ssh-audit, Jupyter).
 	$(INTEGRATION_ENV) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 
 .PHONY: bench
@@ -111,12 +111,24 @@ registry-server: ## Install the CNCF distribution registry (Debian package docke
 	  echo "installing the docker-registry package (the CNCF distribution registry)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
 
+# The programs the access tests run for real (the images trainenv runs provide the same).
+ACCESS_PACKAGES := openssh-server openssh-client ssh-audit jupyter-server
+
+.PHONY: access-tools
+access-tools: ## Install sshd, ssh, ssh-audit and the Jupyter server (Debian packages) if missing.
+	@missing=""; \
+	for p in $(ACCESS_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing the Debian packages$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
+
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager and the node agent (cgo: NVML is loaded at run time).
+build: generate ## Build the manager, the node agent (cgo: NVML is loaded at run time) and the in-pod entrypoint (static).
 	go build -o $(BIN)/manager ./cmd
 	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(BIN)/entrypoint ./cmd/entrypoint
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.

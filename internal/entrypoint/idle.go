@@ -1,0 +1,121 @@
+package entrypoint
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/trainenv/trainenv/internal/access"
+)
+
+// Activity is what a probe saw in the environment at one moment.
+type Activity struct {
+	// SSHSessions: established connections to sshd (VS Code, a shell, a tunnel).
+	SSHSessions int
+	// Terminals: open Jupyter terminals. An open terminal counts as use even when quiet:
+	// a training run in it may print nothing for hours.
+	Terminals int
+	// BusyKernels: kernels executing code.
+	BusyKernels int
+	// LastActivity is the last moment the Jupyter server saw any use (requests, kernel
+	// messages, terminal I/O), from its /api/status; zero when unknown.
+	LastActivity time.Time
+}
+
+// InUse says whether anything is going on right now.
+func (a Activity) InUse() bool { return a.SSHSessions > 0 || a.Terminals > 0 || a.BusyKernels > 0 }
+
+func (a Activity) String() string {
+	return fmt.Sprintf("%d SSH sessions, %d terminals, %d busy kernels", a.SSHSessions, a.Terminals, a.BusyKernels)
+}
+
+// IdleTracker turns probe results into how long the environment has been idle.
+type IdleTracker struct {
+	lastUse time.Time
+}
+
+// NewIdleTracker starts counting at start: a fresh environment is not idle yet.
+func NewIdleTracker(start time.Time) *IdleTracker { return &IdleTracker{lastUse: start} }
+
+// Observe records what a probe saw at now and returns for how long nothing has been in
+// use. A failed probe counts as use: an environment is never stopped on a guess.
+func (t *IdleTracker) Observe(now time.Time, a Activity, probeErr error) time.Duration {
+	if probeErr != nil || a.InUse() {
+		t.lastUse = now
+		return 0
+	}
+	if a.LastActivity.After(t.lastUse) {
+		t.lastUse = a.LastActivity
+		if t.lastUse.After(now) { // a server clock ahead of ours
+			t.lastUse = now
+		}
+	}
+	return now.Sub(t.lastUse)
+}
+
+// LastUse is the last moment the environment was seen in use.
+func (t *IdleTracker) LastUse() time.Time { return t.lastUse }
+
+// Prober reports the environment's activity.
+type Prober interface {
+	Probe(ctx context.Context) (Activity, error)
+}
+
+// Clock is time as the idle monitor sees it; tests substitute their own.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// IdleMonitor probes every Every and reports when nothing has been in use for After.
+type IdleMonitor struct {
+	Prober Prober
+	After  time.Duration
+	Every  time.Duration
+	Clock  Clock
+	Log    io.Writer
+}
+
+// Run returns the termination message (starting with access.IdleMessagePrefix) once
+// the environment has been idle for m.After, or "" when ctx ends first.
+func (m IdleMonitor) Run(ctx context.Context) string {
+	clock := m.Clock
+	if clock == nil {
+		clock = realClock{}
+	}
+	tracker := NewIdleTracker(clock.Now())
+	var last string
+	for {
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-clock.After(m.Every):
+		}
+		pctx, cancel := context.WithTimeout(ctx, max(m.Every/2, time.Second))
+		a, err := m.Prober.Probe(pctx)
+		cancel()
+		idle := tracker.Observe(clock.Now(), a, err)
+		if line := describe(a, err); line != last && m.Log != nil {
+			fmt.Fprintf(m.Log, "trainenv-entrypoint: activity: %s\n", line) // changes only
+			last = line
+		}
+		if idle >= m.After {
+			return fmt.Sprintf("%s for %s: no SSH session, no terminal and no busy kernel since %s",
+				access.IdleMessagePrefix, idle.Truncate(time.Second), tracker.LastUse().UTC().Format(time.RFC3339))
+		}
+	}
+}
+
+func describe(a Activity, err error) string {
+	if err != nil {
+		return "unknown (" + strings.TrimSpace(err.Error()) + "), counted as in use"
+	}
+	return a.String()
+}

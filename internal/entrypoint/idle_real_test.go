@@ -1,0 +1,71 @@
+package entrypoint
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trainenv/trainenv/internal/access"
+)
+
+// Idle shutdown with the real servers: an open Jupyter terminal and an SSH session each
+// keep the environment up past the idle setting; once both are gone it stops with the
+// idle termination message.
+func TestEntrypointRealIdleShutdown(t *testing.T) {
+	const idle = 4 * time.Second
+	p := safePod(t)
+	cfg := conf
+	cfg.IdleSuspendAfterSeconds = int64(idle / time.Second)
+	c := p.start(t, cfg)
+	jupyter := JupyterProbe{BaseURL: "http://127.0.0.1:" + strconv.Itoa(p.paths.JupyterPort), Token: p.token}
+	sshProbe := SSHProbe{ProcDir: "/proc", Port: uint16(p.paths.SSHPort)}
+
+	// The probe's own requests are not activity.
+	first, err := jupyter.Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if again, err := jupyter.Probe(context.Background()); err != nil || !again.LastActivity.Equal(first.LastActivity) {
+		t.Errorf("probing moved the server's last activity from %v to %v (%v)", first.LastActivity, again.LastActivity, err)
+	}
+
+	code, body := p.jupyter(t, "POST", "/api/terminals", true)
+	var term struct{ Name string }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &term) != nil {
+		t.Fatalf("new terminal: %d %s", code, body)
+	}
+	if a, err := jupyter.Probe(context.Background()); err != nil || a.Terminals != 1 {
+		t.Fatalf("probe with a terminal open: %+v %v", a, err)
+	}
+	time.Sleep(idle + 2*time.Second)
+	c.running(t)
+
+	// An SSH session takes over; then the terminal closes.
+	session := make(chan int, 1)
+	go func() { _, code := p.ssh(t, "sleep 8"); session <- code }()
+	waitFor(t, "the SSH session", func() bool { n, _ := sshProbe.Sessions(); return n == 1 })
+	if code, body := p.jupyter(t, "DELETE", "/api/terminals/"+term.Name, true); code != http.StatusNoContent {
+		t.Fatalf("closing the terminal: %d %s", code, body)
+	}
+	time.Sleep(idle + 2*time.Second)
+	c.running(t)
+
+	if code := <-session; code != 0 {
+		t.Errorf("the SSH session ended with %d", code)
+	}
+	sessionEnded := time.Now()
+	if code := c.exitCode(t); code != 0 {
+		t.Errorf("exit %d after idling, want 0", code)
+	}
+	if stoppedAfter := time.Since(sessionEnded); stoppedAfter < idle-time.Second {
+		t.Errorf("stopped %v after the last session ended, want about %v", stoppedAfter, idle)
+	}
+	if msg := readFile(t, p.paths.TerminationLog); !strings.HasPrefix(msg, access.IdleMessagePrefix+" for ") {
+		t.Errorf("termination message %q, want it to start with %q", msg, access.IdleMessagePrefix)
+	}
+}
