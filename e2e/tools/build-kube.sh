@@ -33,9 +33,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "require k8s.io/kubernetes $version"
     for m in $modules; do echo "replace k8s.io/$m => k8s.io/$m $staging"; done
   } >"$work/go.mod"
-  echo 'package main' >"$work/main.go"
-  echo 'import _ "k8s.io/kubernetes/cmd/kube-apiserver/app"' >>"$work/main.go"
-  echo 'func main() {}' >>"$work/main.go"
+  # Import every component to build, so that tidy records all their dependencies (the
+  # controller-manager needs many the apiserver does not).
+  {
+    echo 'package main'
+    for c in "${missing[@]}"; do echo "import _ \"k8s.io/kubernetes/cmd/$c/app\""; done
+    echo 'func main() {}'
+  } >"$work/main.go"
   (cd "$work" && go mod tidy >/dev/null)
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version"
   ldflags+=" -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor"
