@@ -71,9 +71,10 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch, check the sample runs its pinned digest, then tear it down.
+e2e: ## make dev from scratch, check the sample runs its pinned digest and ssh/connect through the plugin, then tear it down.
 	$(MAKE) dev-clean
-	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh
+	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev ssh-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS)
 
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).
@@ -92,6 +93,12 @@ $(ENVTEST_ASSETS)/kube-scheduler:
 $(ENVTEST_ASSETS)/kwok:
 	e2e/tools/build-kwok.sh $(KWOK_VERSION) $(ENVTEST_ASSETS)
 
+.PHONY: ssh-tools
+ssh-tools: ## Install OpenSSH's server and client (Debian packages) if missing: the access e2e runs a real sshd.
+	@{ command -v sshd || test -x /usr/sbin/sshd; } >/dev/null && command -v ssh >/dev/null || { \
+	  echo "installing openssh-server and openssh-client"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; }
+
 .PHONY: registry-server
 registry-server: ## Install the CNCF distribution registry (Debian package docker-registry) if missing.
 	@command -v docker-registry >/dev/null || { \
@@ -101,8 +108,9 @@ registry-server: ## Install the CNCF distribution registry (Debian package docke
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager and the node agent (cgo: NVML is loaded at run time).
+build: generate ## Build the manager, the node agent (cgo: NVML is loaded at run time) and the kubectl plugin.
 	go build -o $(BIN)/manager ./cmd
+	go build -ldflags "-s -w" -o $(BIN)/kubectl-trainenv ./cmd/kubectl-trainenv
 	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
 
 .PHONY: run
