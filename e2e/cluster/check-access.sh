@@ -180,7 +180,9 @@ kwok_pid=$(cat "$state/pids/kwok.pid")
 kill "$kwok_pid"
 eventually 30 stopped "$kwok_pid" || fail "kwok did not stop"
 "$root/e2e/cluster/up.sh" "$bin_dir" "$state" >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "restarting kwok"; }
+back=$(date +%s%N)
 eventually 60 reconnected || fail "connect did not reconnect after the port-forward server restarted"
+echo "e2e access: connect reconnected $((($(date +%s%N) - back) / 1000000)) ms after kwok was serving again"
 grep -q '^lost the connection to pod' "$work/connect.log" || fail "connect did not notice the drop"
 check_connect "after the port-forward server (kwok) restarted and connect reconnected"
 
@@ -188,7 +190,11 @@ before=$(connected)
 uid=$(kubectl -n "$ns" get pod "$te-0" -o jsonpath='{.metadata.uid}')
 kubectl -n "$ns" delete pod "$te-0" --wait=false >/dev/null
 eventually 90 replaced || fail "the pod was not replaced"
+back=$(date +%s%N)
 eventually 60 reconnected || fail "connect did not reconnect to the replaced pod"
+echo "e2e access: connect reconnected $((($(date +%s%N) - back) / 1000000)) ms after the new pod was Running"
 check_connect "after the pod was replaced"
 
+echo "e2e access: what connect logged:"
+sed 's/^/  /' "$work/connect.log"
 echo "e2e access: $passed passed, 0 failed"
