@@ -84,9 +84,10 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch, check the sample runs its pinned digest, then tear it down.
+e2e: ## make dev from scratch, check the sample runs its pinned digest and ssh/connect through the plugin, then tear it down.
 	$(MAKE) dev-clean
-	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh
+	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS)
 
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).
@@ -125,8 +126,9 @@ access-tools: ## Install sshd, ssh, ssh-audit and the Jupyter server (Debian pac
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager, the node agent (cgo: NVML is loaded at run time) and the in-pod entrypoint (static).
+build: generate ## Build the manager, the node agent (cgo: NVML is loaded at run time), the in-pod entrypoint (static) and the kubectl plugin.
 	go build -o $(BIN)/manager ./cmd
+	go build -ldflags "-s -w" -o $(BIN)/kubectl-trainenv ./cmd/kubectl-trainenv
 	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
 	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(BIN)/entrypoint ./cmd/entrypoint
 

@@ -8,6 +8,7 @@ import (
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -108,7 +109,8 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 }
 
 // cacheOptions caches only the workload objects trainenv made (by label), not every pod,
-// StatefulSet, Service and claim of the cluster.
+// StatefulSet, Service, claim and NetworkPolicy of the cluster. Secrets are never cached
+// (see internal/controller/access.go).
 func cacheOptions() cache.Options {
 	req, err := labels.NewRequirement(workload.LabelEnvironment, selection.Exists, nil)
 	if err != nil {
@@ -120,6 +122,7 @@ func cacheOptions() cache.Options {
 		&appsv1.StatefulSet{}:           owned,
 		&corev1.Service{}:               owned,
 		&corev1.PersistentVolumeClaim{}: owned,
+		&networkingv1.NetworkPolicy{}:   owned,
 	}}
 }
 

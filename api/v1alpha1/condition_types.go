@@ -90,4 +90,13 @@ const (
 	ReasonWorkloadSuspended = "WorkloadSuspended"
 	// ReasonWaitingForChecks: no workload until the image is resolved, verified and compatible.
 	ReasonWaitingForChecks = "WaitingForChecks"
+	// ReasonAuthorizedKeysNotFound: spec.ssh.authorizedKeysSecretRef names a Secret or key
+	// that does not exist; the workload waits for it.
+	ReasonAuthorizedKeysNotFound = "AuthorizedKeysNotFound"
+	// ReasonInvalidAuthorizedKeys: the authorized_keys Secret does not parse, or holds no
+	// key; the message names the line. Fix the Secret.
+	ReasonInvalidAuthorizedKeys = "InvalidAuthorizedKeys"
+	// ReasonJupyterTokenNotFound: spec.jupyter.tokenSecretRef names a Secret or key that
+	// does not exist; the workload waits for it.
+	ReasonJupyterTokenNotFound = "JupyterTokenNotFound"
 )

@@ -64,6 +64,51 @@ type TrainingEnvironmentStatus struct {
 	// +optional
 	// +listType=atomic
 	Connect []string `json:"connect,omitempty"`
+
+	// Access says what a client needs to reach the environment safely: the SSH host keys
+	// to trust and where the Jupyter token is kept (never the token itself).
+	// +optional
+	Access *AccessStatus `json:"access,omitempty"`
+}
+
+// AccessStatus is what clients need to reach the environment.
+type AccessStatus struct {
+	// SSH is set when spec.ssh is enabled.
+	// +optional
+	SSH *SSHAccessStatus `json:"ssh,omitempty"`
+	// Jupyter is set when spec.jupyter is enabled.
+	// +optional
+	Jupyter *JupyterAccessStatus `json:"jupyter,omitempty"`
+}
+
+// SSHAccessStatus identifies the environment's SSH server, so that clients verify it
+// without a trust-on-first-use prompt.
+type SSHAccessStatus struct {
+	// HostKeyAlias is the name the known_hosts entries are written for; use it as ssh's
+	// HostKeyAlias (`kubectl trainenv ssh-config` does).
+	HostKeyAlias string `json:"hostKeyAlias"`
+	// HostKeySecretName is the Secret holding the host keys, generated once for this
+	// environment and kept across pod restarts.
+	HostKeySecretName string `json:"hostKeySecretName"`
+	// HostKeys are the host keys' fingerprints, "TYPE SHA256:...", as sshd and
+	// `ssh-keygen -l` show them.
+	// +listType=atomic
+	HostKeys []string `json:"hostKeys"`
+	// KnownHosts are known_hosts lines (one per host key) for HostKeyAlias.
+	KnownHosts string `json:"knownHosts"`
+	// AuthorizedKeys are the fingerprints of the keys that may log in, read from
+	// spec.ssh.authorizedKeysSecretRef.
+	// +optional
+	// +listType=atomic
+	AuthorizedKeys []string `json:"authorizedKeys,omitempty"`
+}
+
+// JupyterAccessStatus says where the Jupyter token is kept. Reading it needs `get` on that
+// Secret: the token never appears in status.
+type JupyterAccessStatus struct {
+	// TokenSecretRef is the Secret key holding the token: spec.jupyter.tokenSecretRef, or
+	// the Secret the operator generated (NAME-jupyter, key "token").
+	TokenSecretRef SecretKeyReference `json:"tokenSecretRef"`
 }
 
 // ImageStatus records the image resolution.

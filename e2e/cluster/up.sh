@@ -188,6 +188,7 @@ launch kube-apiserver "$api_port" "$(tool kube-apiserver)" \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-cluster-ip-range 10.96.0.0/16 \
   --authorization-mode RBAC,Node \
+  --kubelet-preferred-address-types InternalIP \
   --enable-admission-plugins NodeRestriction,ExtendedResourceToleration \
   --profiling=false
 # PodSecurity, ServiceAccount, NamespaceLifecycle, ResourceQuota, ... are on by default.
@@ -240,9 +241,15 @@ launch kube-scheduler "$sched_port" "$(tool kube-scheduler)" \
 
 stages=()
 for f in "$root"/e2e/cluster/kwok-stages/*.yaml; do stages+=(--config "$f"); done
+# kwok also plays the nodes' kubelet for port-forward: nodes get InternalIP 127.0.0.1 and
+# kwok's port as their kubelet port (the API server reaches them by InternalIP), and
+# PortForward objects point a fake pod's ports at local addresses.
+kc apply --server-side -f "$root/e2e/cluster/kwok-crds" >/dev/null
+kc wait --for condition=Established --timeout=60s crd/portforwards.kwok.x-k8s.io >/dev/null
 launch kwok "$kwok_port" "$(tool kwok)" \
   --kubeconfig "$pki/kwok.kubeconfig" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+  --node-ip 127.0.0.1 --node-port "$kwok_port" --enable-crds PortForward \
   --server-address "127.0.0.1:$kwok_port" "${stages[@]}"
 
 wait_http kube-controller-manager "https://127.0.0.1:$kcm_port/healthz" -k

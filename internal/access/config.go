@@ -35,6 +35,10 @@ const (
 	RuntimeDir = "/trainenv/run"
 )
 
+// TokenKey is the key of the Jupyter token in its Secret (and the default of
+// spec.jupyter.tokenSecretRef.key).
+const TokenKey = "token"
+
 // HostKeyFiles are the keys of the host-key Secret, one private key per algorithm, in
 // OpenSSH format; the Secret also holds each public key under the same name + ".pub".
 var HostKeyFiles = []string{"ssh_host_ed25519_key", "ssh_host_ecdsa_key", "ssh_host_rsa_key"}

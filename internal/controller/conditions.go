@@ -61,6 +61,13 @@ func summarize(te *trainenvv1.TrainingEnvironment, passErr error) {
 	}
 }
 
+// beforeWorkload are WorkloadReady reasons under which no pod was started yet (Pending).
+var beforeWorkload = map[string]bool{
+	trainenvv1.ReasonWaitingForChecks:       true,
+	trainenvv1.ReasonAuthorizedKeysNotFound: true,
+	trainenvv1.ReasonJupyterTokenNotFound:   true,
+}
+
 // notReady sets Ready False with the reason and message of the condition that holds it up.
 func notReady(te *trainenvv1.TrainingEnvironment, blocking *metav1.Condition, condType string, passErr error) {
 	reason, message := trainenvv1.ReasonProgressing, condType+" is not yet known"
@@ -70,7 +77,7 @@ func notReady(te *trainenvv1.TrainingEnvironment, blocking *metav1.Condition, co
 	switch {
 	case reconcileerror.IsStalled(passErr) || (blocking != nil && blocking.Reason == trainenvv1.ReasonContainerFailing):
 		te.Status.Phase = trainenvv1.PhaseFailed
-	case condType == trainenvv1.ConditionWorkloadReady && blocking != nil && blocking.Reason != trainenvv1.ReasonWaitingForChecks:
+	case condType == trainenvv1.ConditionWorkloadReady && blocking != nil && !beforeWorkload[blocking.Reason]:
 		te.Status.Phase = trainenvv1.PhaseStarting
 	default:
 		te.Status.Phase = trainenvv1.PhasePending

@@ -61,15 +61,16 @@ func runs(pod *corev1.Pod, pinned string) bool {
 	return false
 }
 
-// connectCommands tells the user how to reach a ready environment.
+// connectCommands tells the user how to reach a ready environment: the kubectl plugin
+// keeps the port-forwards up and verifies the SSH host keys from status.access.
 func connectCommands(te *trainenvv1.TrainingEnvironment) []string {
 	pod := workload.PodName(te)
 	cmds := []string{fmt.Sprintf("kubectl -n %s exec -it %s -c %s -- /bin/bash", te.Namespace, pod, workload.ContainerName)}
-	if te.Spec.Jupyter != nil && te.Spec.Jupyter.Enabled {
-		cmds = append(cmds, fmt.Sprintf("kubectl -n %s port-forward pod/%s 8888:8888", te.Namespace, pod))
+	if workload.JupyterEnabled(te) || workload.SSHEnabled(te) {
+		cmds = append(cmds, fmt.Sprintf("kubectl trainenv connect %s -n %s", te.Name, te.Namespace))
 	}
-	if te.Spec.SSH != nil && te.Spec.SSH.Enabled {
-		cmds = append(cmds, fmt.Sprintf("kubectl -n %s port-forward pod/%s 2222:2222", te.Namespace, pod))
+	if workload.SSHEnabled(te) {
+		cmds = append(cmds, fmt.Sprintf("kubectl trainenv ssh-config %s -n %s >> ~/.ssh/config", te.Name, te.Namespace))
 	}
 	return cmds
 }

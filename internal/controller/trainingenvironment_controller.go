@@ -60,6 +60,8 @@ type pass struct {
 	keychain authn.Keychain
 	// affinity admits exactly the compatible nodes, set by the compatibility step.
 	affinity []corev1.NodeSelectorTerm
+	// authorizedKeysHash is a hash of the SSH authorized_keys, set by the access step.
+	authorizedKeysHash string
 	// result collects the requeue wishes of the steps (the earliest wins).
 	result ctrl.Result
 }
@@ -75,7 +77,8 @@ func (p *pass) requeueAfter(d time.Duration) {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=policy.sigstore.dev,resources=clusterimagepolicies;trustroots,verbs=get;list;watch
 

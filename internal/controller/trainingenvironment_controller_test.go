@@ -297,7 +297,7 @@ func TestPodStatusDrivesReady(t *testing.T) {
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonReady))
 	g.Expect(te.Status.Phase).To(Equal(trainenvv1.PhaseRunning))
 	g.Expect(te.Status.NodeName).To(Equal("ready-a100"))
-	g.Expect(te.Status.Connect).To(ContainElement(ContainSubstring("port-forward pod/ready-0 8888:8888")))
+	g.Expect(te.Status.Connect).To(ContainElement(HavePrefix("kubectl trainenv connect ready -n ")))
 
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", State: corev1.ContainerState{
 		Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container"}}}}

@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,8 +17,9 @@ import (
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
-// ensureWorkload creates or updates the workspace claim, the Service and the StatefulSet
-// running the pinned digest, then reads the pod to report WorkloadReady.
+// ensureWorkload creates or updates the workspace claim, the Service, the NetworkPolicy,
+// the access Secrets and the StatefulSet running the pinned digest, then reads the pod to
+// report WorkloadReady.
 func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *pass) error {
 	te := p.te
 	if err := r.ensureWorkspace(ctx, te); err != nil {
@@ -28,7 +30,17 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 	}); err != nil {
 		return err
 	}
-	sts := workload.StatefulSet(te, workload.Inputs{PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage})
+	if err := r.ensureOwned(ctx, te, workload.NetworkPolicy(te), func(live, desired client.Object) {
+		live.(*networkingv1.NetworkPolicy).Spec = desired.(*networkingv1.NetworkPolicy).Spec
+	}); err != nil {
+		return err
+	}
+	// A suspended environment runs no pod: nothing to wait for.
+	if err := r.ensureAccess(ctx, p); err != nil && !te.Spec.Suspend {
+		return err
+	}
+	sts := workload.StatefulSet(te, workload.Inputs{PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage,
+		AuthorizedKeysHash: p.authorizedKeysHash})
 	if err := r.ensureOwned(ctx, te, sts, func(live, desired client.Object) {
 		l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
 		l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
@@ -158,6 +170,8 @@ func specOf(obj client.Object) any {
 		return o.Spec
 	case *corev1.Service:
 		return o.Spec
+	case *networkingv1.NetworkPolicy:
+		return o.Spec
 	}
 	panic(fmt.Sprintf("no spec for %T", obj))
 }
@@ -168,6 +182,8 @@ func kindOf(obj client.Object) string {
 		return "StatefulSet"
 	case *corev1.Service:
 		return "Service"
+	case *networkingv1.NetworkPolicy:
+		return "NetworkPolicy"
 	}
 	return fmt.Sprintf("%T", obj)
 }

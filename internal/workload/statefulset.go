@@ -20,6 +20,9 @@ type Inputs struct {
 	// ToolsImage is the operator's own image (by digest in production), which carries the
 	// in-pod entrypoint and preflight; an init container copies them into the pod.
 	ToolsImage string
+	// AuthorizedKeysHash is a hash of the authorized_keys the controller read (SSH only);
+	// it goes into the pod template so that a changed Secret restarts the pod.
+	AuthorizedKeysHash string
 }
 
 // StatefulSet renders the environment's workload running in.PinnedImage.
@@ -44,7 +47,7 @@ func StatefulSet(te *trainenvv1.TrainingEnvironment, in Inputs) *appsv1.Stateful
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: accessAnnotations(in)},
 				Spec:       podSpec(te, in),
 			},
 		},
@@ -71,6 +74,7 @@ func podSpec(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.PodSpec {
 		spec.InitContainers = append(spec.InitContainers, toolsInitContainer(in.ToolsImage))
 		spec.Volumes = append(spec.Volumes, toolsVolume())
 	}
+	withAccess(&spec, te)
 	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
 		// GPU nodes are commonly tainted so that only GPU workloads land there.
 		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}

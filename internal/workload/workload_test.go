@@ -110,6 +110,8 @@ func TestPodPassesPodSecurityRestricted(t *testing.T) {
 		"with pull secrets": environment(func(te *trainenvv1.TrainingEnvironment) {
 			te.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 		}),
+		"jupyter and ssh":                   environment(withJupyterAndSSH),
+		"jupyter and ssh without workspace": environment(withJupyterAndSSH, func(te *trainenvv1.TrainingEnvironment) { te.Spec.Workspace = nil }),
 	}
 	for name, te := range shapes {
 		t.Run(name, func(t *testing.T) {
