@@ -74,7 +74,7 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	case len(fit) == 0:
 		return Result{Reason: trainenvv1.ReasonNoCompatibleNode, Message: fmt.Sprintf(
 			"the image needs %s (from %s); the cluster has %s. Use an image built for an older CUDA, or ask the platform team for a newer driver",
-			describe(rs), rs.Source, summarize(ofProduct))}
+			rs.Brief(), rs.Source, summarize(ofProduct))}
 	}
 	names := make([]string, len(fit))
 	for i, n := range fit {
@@ -83,27 +83,9 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	sort.Strings(names)
 	msg := fmt.Sprintf("%d node(s) fit", len(fit))
 	if len(rs.All) > 0 {
-		msg = fmt.Sprintf("%d node(s) satisfy %s (from %s)", len(fit), describe(rs), rs.Source)
+		msg = fmt.Sprintf("%d node(s) satisfy %s (from %s)", len(fit), rs.Brief(), rs.Source)
 	}
 	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: msg, Nodes: names}
-}
-
-// describe renders the requirements for a message. Real CUDA images list dozens of
-// brand/driver alternatives; the first one (the CUDA version) says what matters, and
-// status.image.cudaRequirements keeps the whole text.
-func describe(rs cuda.Requirements) string {
-	if len(rs.All) == 0 {
-		return "no CUDA requirement"
-	}
-	parts := make([]string, len(rs.All))
-	for i, req := range rs.All {
-		if len(req) <= 3 {
-			parts[i] = fmt.Sprintf("%q", req.String())
-			continue
-		}
-		parts[i] = fmt.Sprintf("%q (or one of %d other driver/brand alternatives)", cuda.Requirement{req[0]}.String(), len(req)-1)
-	}
-	return strings.Join(parts, " and ")
 }
 
 // summarize groups nodes by driver and CUDA version: "3 nodes with driver 535.104.5 (CUDA
