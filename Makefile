@@ -57,7 +57,7 @@ verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if t
 	fi
 
 .PHONY: test
-test: manifests generate envtest-assets ## Unit tests and controller tests against a real kube-apiserver and etcd.
+test: manifests generate envtest-assets python3 ## Unit tests and controller tests against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 
 ##@ Local cluster (no Docker, no cluster of your own)
@@ -98,12 +98,30 @@ registry-server: ## Install the CNCF distribution registry (Debian package docke
 	  echo "installing the docker-registry package (the CNCF distribution registry)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
 
+.PHONY: python3
+python3: ## Install python3 (Debian package) if missing: the preflight's torch check script is tested with it.
+	@command -v python3 >/dev/null || { \
+	  echo "installing the python3 package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; }
+
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager and the node agent (cgo: NVML is loaded at run time).
+build: generate ## Build the manager, the node agent and the in-pod preflight (cgo: NVML is loaded at run time).
 	go build -o $(BIN)/manager ./cmd
 	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
+	$(MAKE) preflight
+
+# The preflight runs inside users' GPU images. go-nvml reaches libnvidia-ml.so.1 through
+# cgo and dlopen, which a static binary cannot do, so it is the one in-pod tool that is
+# dynamically linked against glibc; CUDA images (and the PyTorch images built on them) are
+# glibc distributions. It needs a glibc at least as new as the build machine's: build
+# release binaries on the oldest glibc supported (e.g. a RHEL/UBI 8 builder, glibc 2.28,
+# covers ubuntu20.04 and ubi8 CUDA images). netgo/osusergo keep the resolver and user
+# lookups in Go, so libc is asked for nothing but threads and dlopen.
+.PHONY: preflight
+preflight: ## Build the in-pod GPU preflight (bin/preflight).
+	CGO_ENABLED=1 go build -tags netgo,osusergo -trimpath -o $(BIN)/preflight ./cmd/preflight
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.

@@ -60,6 +60,8 @@ type pass struct {
 	keychain authn.Keychain
 	// affinity admits exactly the compatible nodes, set by the compatibility step.
 	affinity []corev1.NodeSelectorTerm
+	// cudaRequirements are the requirements affinity was computed from, for the preflight.
+	cudaRequirements []string
 	// result collects the requeue wishes of the steps (the earliest wins).
 	result ctrl.Result
 }
