@@ -71,9 +71,10 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch, check the sample runs its pinned digest, then tear it down.
+e2e: ## make dev from scratch, check the sample runs its pinned digest and CUDA placement on three GPU pools, then tear it down.
 	$(MAKE) dev-clean
-	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh
+	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE)
 
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).
