@@ -128,7 +128,9 @@ type ImageStatus struct {
 
 	// CUDARequirements are the CUDA requirements the pinned image declares, as
 	// nvidia-container-toolkit reads them (each NVIDIA_REQUIRE_* value, or cuda>=X.Y from a
-	// legacy CUDA_VERSION); all must hold on the node. Empty: the image declares none.
+	// legacy CUDA_VERSION), and, when the image sets TORCH_CUDA_ARCH_LIST, the compute
+	// capabilities its PyTorch has kernels for as arch terms; all must hold on the node.
+	// Empty: the image declares none.
 	// +optional
 	// +listType=atomic
 	CUDARequirements []string `json:"cudaRequirements,omitempty"`
