@@ -62,7 +62,7 @@ verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if t
 	fi
 
 .PHONY: test
-test: manifests generate envtest-assets integration-tools access-tools ## Unit, controller (real kube-apiserver and etcd) and integration tests (real cosign, registry, sshd, ssh, ssh-audit, Jupyter).
+test: manifests generate envtest-assets integration-tools access-tools python3 ## Unit, controller (real kube-apiserver and etcd) and integration tests (real cosign, registry, sshd, ssh, ssh-audit, Jupyter).
 	$(INTEGRATION_ENV) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 
 .PHONY: bench
@@ -84,9 +84,10 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch, check the sample runs its pinned digest and ssh/connect through the plugin, then tear it down.
+e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, and ssh/connect through the plugin; tear it down.
 	$(MAKE) dev-clean
 	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS)
 
 .PHONY: dev-down
@@ -123,14 +124,32 @@ access-tools: ## Install sshd, ssh, ssh-audit and the Jupyter server (Debian pac
 	  echo "installing the Debian packages$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
+.PHONY: python3
+python3: ## Install python3 (Debian package) if missing: the preflight's torch check script is tested with it.
+	@command -v python3 >/dev/null || { \
+	  echo "installing the python3 package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; }
+
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager, the node agent (cgo: NVML is loaded at run time), the in-pod entrypoint (static) and the kubectl plugin.
+build: generate ## Build the manager, the node agent and the in-pod preflight (cgo: NVML is loaded at run time), the in-pod entrypoint (static) and the kubectl plugin.
 	go build -o $(BIN)/manager ./cmd
 	go build -ldflags "-s -w" -o $(BIN)/kubectl-trainenv ./cmd/kubectl-trainenv
 	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
 	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(BIN)/entrypoint ./cmd/entrypoint
+	$(MAKE) preflight
+
+# The preflight runs inside users' GPU images. go-nvml reaches libnvidia-ml.so.1 through
+# cgo and dlopen, which a static binary cannot do, so it is the one in-pod tool that is
+# dynamically linked against glibc; CUDA images (and the PyTorch images built on them) are
+# glibc distributions. It needs a glibc at least as new as the build machine's: build
+# release binaries on the oldest glibc supported (e.g. a RHEL/UBI 8 builder, glibc 2.28,
+# covers ubuntu20.04 and ubi8 CUDA images). netgo/osusergo keep the resolver and user
+# lookups in Go, so libc is asked for nothing but threads and dlopen.
+.PHONY: preflight
+preflight: ## Build the in-pod GPU preflight (bin/preflight).
+	CGO_ENABLED=1 go build -tags netgo,osusergo -trimpath -o $(BIN)/preflight ./cmd/preflight
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.

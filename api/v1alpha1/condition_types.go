@@ -99,4 +99,11 @@ const (
 	// ReasonJupyterTokenNotFound: spec.jupyter.tokenSecretRef names a Secret or key that
 	// does not exist; the workload waits for it.
 	ReasonJupyterTokenNotFound = "JupyterTokenNotFound"
+	// ReasonPreflightFailed: the GPU preflight in the pod failed on the node the pod landed
+	// on (GPUs missing or unhealthy, driver too old for the image, torch cannot use CUDA);
+	// the message says exactly what, status.preflight has the detail. The kubelet retries it.
+	ReasonPreflightFailed = "PreflightFailed"
+	// ReasonPreflightPassed is the reason of the event that marks a passing preflight (the
+	// condition then moves on to PodStarting or PodReady).
+	ReasonPreflightPassed = "PreflightPassed"
 )

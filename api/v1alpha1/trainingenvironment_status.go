@@ -69,6 +69,11 @@ type TrainingEnvironmentStatus struct {
 	// to trust and where the Jupyter token is kept (never the token itself).
 	// +optional
 	Access *AccessStatus `json:"access,omitempty"`
+
+	// Preflight is what the GPU preflight found in the current pod, on the node it runs on,
+	// once it has run.
+	// +optional
+	Preflight *PreflightStatus `json:"preflight,omitempty"`
 }
 
 // AccessStatus is what clients need to reach the environment.
@@ -111,6 +116,33 @@ type JupyterAccessStatus struct {
 	TokenSecretRef SecretKeyReference `json:"tokenSecretRef"`
 }
 
+// PreflightStatus is the result of the in-pod GPU preflight (the trainenv-preflight init
+// container): the GPUs the pod was given, their driver, and the image's PyTorch.
+type PreflightStatus struct {
+	// Passed is true when the environment can use its GPUs on this node.
+	Passed bool `json:"passed"`
+	// Message summarises what passed, or says every failure exactly.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// DriverVersion is the NVIDIA driver the pod's GPUs run on, e.g. 550.54.15.
+	// +optional
+	DriverVersion string `json:"driverVersion,omitempty"`
+	// CUDADriverVersion is the highest CUDA version that driver supports, e.g. 12.4.
+	// +optional
+	CUDADriverVersion string `json:"cudaDriverVersion,omitempty"`
+	// GPUs are the GPUs the pod sees, grouped: "2x NVIDIA A100-SXM4-80GB (cc 8.0)".
+	// +optional
+	// +listType=atomic
+	GPUs []string `json:"gpus,omitempty"`
+	// Torch is what the image's PyTorch reported, or why it was not checked.
+	// +optional
+	Torch string `json:"torch,omitempty"`
+	// Warnings are findings that do not stop the environment.
+	// +optional
+	// +listType=atomic
+	Warnings []string `json:"warnings,omitempty"`
+}
+
 // ImageStatus records the image resolution.
 type ImageStatus struct {
 	// Requested is spec.image as it was when it was resolved.
@@ -141,7 +173,9 @@ type ImageStatus struct {
 
 	// CUDARequirements are the CUDA requirements the pinned image declares, as
 	// nvidia-container-toolkit reads them (each NVIDIA_REQUIRE_* value, or cuda>=X.Y from a
-	// legacy CUDA_VERSION); all must hold on the node. Empty: the image declares none.
+	// legacy CUDA_VERSION), and, when the image sets TORCH_CUDA_ARCH_LIST, the compute
+	// capabilities its PyTorch has kernels for as arch terms; all must hold on the node.
+	// Empty: the image declares none.
 	// +optional
 	// +listType=atomic
 	CUDARequirements []string `json:"cudaRequirements,omitempty"`

@@ -14,7 +14,8 @@ func TestManagerDoesNotLinkNVML(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		if strings.HasPrefix(pkg, "github.com/NVIDIA/go-nvml") || pkg == "github.com/trainenv/trainenv/internal/nodeagent" {
+		if strings.HasPrefix(pkg, "github.com/NVIDIA/go-nvml") || pkg == "github.com/trainenv/trainenv/internal/nodeagent" ||
+			pkg == "github.com/trainenv/trainenv/internal/nvmlread" || pkg == "github.com/trainenv/trainenv/internal/preflight" {
 			t.Errorf("the manager (./cmd) depends on %s", pkg)
 		}
 	}

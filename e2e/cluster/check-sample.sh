@@ -13,5 +13,5 @@ fail() { echo "e2e: $*" >&2; kubectl describe trainingenvironment "$te" >&2; exi
 [[ "$resolved" =~ @sha256:[0-9a-f]{64}$ ]] || fail "status.image.resolved '$resolved' is not pinned by digest"
 [ "$image" = "$resolved" ] || fail "the pod runs '$image', not the pinned '$resolved'"
 [ "$verified" = UnmatchedAllowed ] || fail "Verified reason is '$verified', want UnmatchedAllowed (the dev operator allows unmatched images, visibly)"
-[[ "$node" == gpu-a100-* ]] || fail "the pod landed on '$node', not on a CUDA 12.4 capable A100 node"
+[[ "$node" == gpu-a100-* || "$node" == gpu-h100-* ]] || fail "the pod landed on '$node', not on a node whose driver supports CUDA 12.4 (A100 or H100)"
 echo "e2e: 1 passed, 0 failed (sample runs $image on $node)"

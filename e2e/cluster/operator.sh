@@ -3,12 +3,18 @@
 # the samples and waits until the sample environment is pinned and running.
 #
 # usage: KUBECONFIG=... operator.sh MANAGER_BINARY STATE_DIR
-# env: TRAINENV_MANAGER_METRICS_PORT=18080 TRAINENV_MANAGER_PROBE_PORT=18081
+# env (optional): TRAINENV_METRICS_PORT=18080 TRAINENV_PROBE_PORT=18081 (the manager's, on
+# 127.0.0.1), so that two clusters can run side by side with up.sh's port variables.
 set -euo pipefail
 manager=$1; state=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 pids=$state/pids logs=$state/logs
 mkdir -p "$pids" "$logs"
+metrics_port=${TRAINENV_METRICS_PORT:-18080}
+probe_port=${TRAINENV_PROBE_PORT:-18081}
+# up.sh wrote the registry address (TRAINENV_DEV_REGISTRY) there.
+# shellcheck source=/dev/null
+. "$state/env"
 
 kubectl apply --server-side -f "$root/config/crd/bases" >/dev/null
 # The local cluster runs no sigstore policy-controller: install its policy CRDs.
@@ -23,9 +29,7 @@ if [ -f "$pids/manager.pid" ] && kill -0 "$(cat "$pids/manager.pid")" 2>/dev/nul
 fi
 # The sample image is not signed and no ClusterImagePolicy covers it: for this development
 # cluster only, let it run unverified (status shows Verified=Unknown, UnmatchedAllowed).
-metrics_port=${TRAINENV_MANAGER_METRICS_PORT:-18080}
-probe_port=${TRAINENV_MANAGER_PROBE_PORT:-18081}
-nohup "$manager" --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$probe_port" \
+nohup "$manager" --metrics-bind-address=127.0.0.1:$metrics_port --health-probe-bind-address=127.0.0.1:$probe_port \
   --allow-unmatched-images \
   >"$logs/manager.log" 2>&1 &
 echo $! >"$pids/manager.pid"
@@ -35,9 +39,8 @@ for _ in $(seq 60); do
 done
 curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null || { echo "the manager did not become ready; see $logs/manager.log" >&2; exit 1; }
 
-# The samples name the default registry port; use the one up.sh ran the registry on.
-registry=$(. "$state/env" && echo "$TRAINENV_DEV_REGISTRY")
-kubectl kustomize "$root/config/samples" | sed "s#127.0.0.1:5001/#$registry/#" | kubectl apply -f - >/dev/null
+# The samples name the default registry port; point them at this cluster's registry.
+kubectl kustomize "$root/config/samples" | sed "s#127.0.0.1:5001/#$TRAINENV_DEV_REGISTRY/#" | kubectl apply -f - >/dev/null
 echo "waiting for the sample TrainingEnvironment to run its pinned digest..." >&2
 if ! kubectl wait --for condition=Ready --timeout=120s trainingenvironment/pytorch-sample >/dev/null; then
   kubectl describe trainingenvironment/pytorch-sample >&2

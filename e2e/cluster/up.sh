@@ -13,8 +13,8 @@
 #   TRAINENV_ETCD_PORT=12379 TRAINENV_ETCD_PEER_PORT=12380 TRAINENV_APISERVER_PORT=16443
 #   TRAINENV_KCM_PORT=16257 TRAINENV_SCHEDULER_PORT=16259 TRAINENV_KWOK_PORT=16247
 #   TRAINENV_REGISTRY_PORT=5001
-#   TRAINENV_SAMPLEIMAGE  command that pushes the sample image (default: BIN_DIR/sampleimage
-#                         if present, else `go run ./e2e/sampleimage`)
+#   TRAINENV_SAMPLEIMAGE  command that pushes the sample images (default: BIN_DIR/sampleimage
+#                         if present, else e2e/sampleimage built into STATE_DIR)
 #   TRAINENV_UP_TIMEOUT=60  seconds to wait for each component
 #   TRAINENV_DEV_HOOK     shell command run at the end, with KUBECONFIG etc. exported
 set -euo pipefail
@@ -319,6 +319,7 @@ EOF
   node gpu-a100-0 a100 p4de.24xlarge 96 1152Gi 8 NVIDIA-A100-SXM4-80GB 81920 550.54.15 12.4 8.0 ampere
   node gpu-a100-1 a100 p4de.24xlarge 96 1152Gi 8 NVIDIA-A100-SXM4-80GB 81920 550.54.15 12.4 8.0 ampere
   node gpu-t4-0 t4 g4dn.12xlarge 48 192Gi 4 Tesla-T4 15360 470.256.02 11.4 7.5 turing
+  node gpu-h100-0 h100 p5.48xlarge 192 2048Gi 8 NVIDIA-H100-80GB-HBM3 81920 580.65.06 13.0 9.0 hopper
   node cpu-0 cpu m5.8xlarge 32 128Gi
 } >"$state/nodes.yaml"
 # Status is only taken from the create request; apply leaves existing nodes' status alone.
@@ -341,22 +342,40 @@ until kc get serviceaccount default -n default >/dev/null 2>&1; do
   sleep 0.5
 done
 
-# --- sample image -----------------------------------------------------------------------
+# --- sample images ----------------------------------------------------------------------
 repo=trainenv/pytorch-cuda
-digest=$(cat "$state/sample-image.digest" 2>/dev/null || true)
-if [ -z "$digest" ] || ! curl -fsS -o /dev/null -I \
-    -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$registry/v2/$repo/manifests/$digest"; then
-  say "pushing sample image"
-  if [ -n "${TRAINENV_SAMPLEIMAGE:-}" ]; then push=("$TRAINENV_SAMPLEIMAGE")
-  elif [ -x "$bin_dir/sampleimage" ]; then push=("$bin_dir/sampleimage")
-  else push=(go -C "$root" run ./e2e/sampleimage)
+# in_registry REF: the registry holds manifest REF (a tag or digest) of the repository.
+in_registry() {
+  curl -fsS -o /dev/null -I -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$registry/v2/$repo/manifests/$1"
+}
+# push ARGS...: pushes a sample image (e2e/sampleimage), built once per run if need be.
+push() {
+  if [ -z "${push_cmd:-}" ]; then
+    if [ -n "${TRAINENV_SAMPLEIMAGE:-}" ]; then push_cmd=$TRAINENV_SAMPLEIMAGE
+    elif [ -x "$bin_dir/sampleimage" ]; then push_cmd=$bin_dir/sampleimage
+    else
+      go -C "$root" build -o "$state/sampleimage" ./e2e/sampleimage || die "building e2e/sampleimage failed"
+      push_cmd=$state/sampleimage
+    fi
   fi
-  "${push[@]}" --registry "$registry" --repo "$repo" --tag 12.4,latest \
-    --digest-file "$state/sample-image.digest" >>"$logs/sampleimage.log" 2>&1 ||
-    { tail -n 20 "$logs/sampleimage.log" >&2; die "pushing the sample image failed"; }
+  "$push_cmd" --registry "$registry" --repo "$repo" "$@" >>"$logs/sampleimage.log" 2>&1 ||
+    { tail -n 20 "$logs/sampleimage.log" >&2; die "pushing a sample image failed: $*"; }
+}
+digest=$(cat "$state/sample-image.digest" 2>/dev/null || true)
+if [ -z "$digest" ] || ! in_registry "$digest"; then
+  say "pushing sample image"
+  push --tag 12.4,latest --digest-file "$state/sample-image.digest"
   digest=$(cat "$state/sample-image.digest")
 fi
 image=$registry/$repo@$digest
+# Images of other CUDA versions, tagged MAJOR.MINOR, for e2e/cluster/check-pools.sh: one for
+# each pool (H100: CUDA 13.0, T4: 11.4) and two that need more than a pool has (12.8 on an
+# A100, 13.1 anywhere).
+for v in 13.0.0 11.4.3 12.8.1 13.1.0; do
+  in_registry "${v%.*}" && continue
+  say "pushing sample image CUDA $v"
+  push --cuda "$v" --tag "${v%.*}"
+done
 
 # Sourced by the Makefile and by people: everything needed to talk to this cluster.
 {

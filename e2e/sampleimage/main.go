@@ -8,6 +8,8 @@
 // pushing twice yields the same digests.
 //
 // usage: go run ./e2e/sampleimage --registry 127.0.0.1:5001 --repo trainenv/pytorch-cuda --tag 12.4,latest
+//
+//	go run ./e2e/sampleimage --cuda 13.0.0 --tag 13.0    (another CUDA version, for the GPU pools e2e)
 package main
 
 import (
@@ -31,8 +33,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-const cudaVersion = "12.4.1"
-
 // created is fixed so that digests do not change between runs.
 var created = time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
 
@@ -45,17 +45,18 @@ func main() {
 	registry := flag.String("registry", "127.0.0.1:5001", "registry host:port")
 	repo := flag.String("repo", "trainenv/pytorch-cuda", "repository inside the registry")
 	tags := flag.String("tag", "12.4,latest", "comma-separated tags for the multi-arch index")
+	cuda := flag.String("cuda", "12.4.1", "the image's CUDA_VERSION; NVIDIA_REQUIRE_CUDA follows from it (see requirement)")
 	insecure := flag.Bool("insecure", true, "talk plain HTTP to the registry (the local dev registry has no TLS)")
 	digestFile := flag.String("digest-file", "", "if set, write the index digest (sha256:...) to this file")
 	flag.Parse()
 
-	if err := run(*registry, *repo, strings.Split(*tags, ","), *insecure, *digestFile); err != nil {
+	if err := run(*registry, *repo, *cuda, strings.Split(*tags, ","), *insecure, *digestFile); err != nil {
 		fmt.Fprintln(os.Stderr, "sampleimage:", err)
 		os.Exit(1)
 	}
 }
 
-func run(registry, repo string, tags []string, insecure bool, digestFile string) error {
+func run(registry, repo, cuda string, tags []string, insecure bool, digestFile string) error {
 	var opts []name.Option
 	if insecure {
 		opts = append(opts, name.Insecure)
@@ -65,7 +66,7 @@ func run(registry, repo string, tags []string, insecure bool, digestFile string)
 		return err
 	}
 
-	idx, images, err := build()
+	idx, images, err := build(cuda)
 	if err != nil {
 		return err
 	}
@@ -102,8 +103,9 @@ func run(registry, repo string, tags []string, insecure bool, digestFile string)
 	return nil
 }
 
-// build returns the multi-arch index and its per-platform images, in platforms' order.
-func build() (v1.ImageIndex, []v1.Image, error) {
+// build returns the multi-arch index of a CUDA version and its per-platform images, in
+// platforms' order.
+func build(cudaVersion string) (v1.ImageIndex, []v1.Image, error) {
 	common, err := layer(map[string]string{
 		"opt/trainenv/README.txt": "Sample training image for trainenv development. It runs nothing real.\n",
 		"opt/trainenv/train.py":   "import os\nprint('CUDA', os.environ.get('CUDA_VERSION'), 'on', open('/etc/trainenv-release').read().strip())\n",
@@ -114,7 +116,7 @@ func build() (v1.ImageIndex, []v1.Image, error) {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	images := make([]v1.Image, len(platforms))
 	for i, p := range platforms {
-		img, err := image(p, common)
+		img, err := image(p, common, cudaVersion)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -129,7 +131,7 @@ func build() (v1.ImageIndex, []v1.Image, error) {
 
 // image assembles one platform's image: the shared layer plus a tiny per-platform layer,
 // so that the two manifests (and their digests) really differ.
-func image(p v1.Platform, common v1.Layer) (v1.Image, error) {
+func image(p v1.Platform, common v1.Layer, cudaVersion string) (v1.Image, error) {
 	own, err := layer(map[string]string{
 		"etc/trainenv-release": fmt.Sprintf("trainenv sample %s/%s cuda %s\n", p.OS, p.Architecture, cudaVersion),
 	})
@@ -152,22 +154,23 @@ func image(p v1.Platform, common v1.Layer) (v1.Image, error) {
 	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
 	cfg.Created = v1.Time{Time: created}
 	nvarch := map[string]string{"amd64": "x86_64", "arm64": "sbsa"}[p.Architecture]
+	env := append([]string{
+		"PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"NVARCH=" + nvarch,
+		"NVIDIA_REQUIRE_CUDA=" + requirement(cudaVersion),
+	}, runtimeEnv[cudaVersion]...)
+	env = append(env,
+		"CUDA_VERSION="+cudaVersion,
+		"LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
+		"NVIDIA_VISIBLE_DEVICES=all",
+		"NVIDIA_DRIVER_CAPABILITIES=compute,utility",
+		"PYTORCH_VERSION=2.4.0",
+	)
 	cfg.Config = v1.Config{
 		User:       "1000",
 		WorkingDir: "/opt/trainenv",
 		Cmd:        []string{"python3", "/opt/trainenv/train.py"},
-		Env: []string{
-			"PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			"NVARCH=" + nvarch,
-			"NVIDIA_REQUIRE_CUDA=" + requireCUDA("12.4", 470, 525, 535),
-			"NV_CUDA_CUDART_VERSION=12.4.127-1",
-			"NV_CUDA_COMPAT_PACKAGE=cuda-compat-12-4",
-			"CUDA_VERSION=" + cudaVersion,
-			"LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
-			"NVIDIA_VISIBLE_DEVICES=all",
-			"NVIDIA_DRIVER_CAPABILITIES=compute,utility",
-			"PYTORCH_VERSION=2.4.0",
-		},
+		Env:        env,
 		Labels: map[string]string{
 			"org.opencontainers.image.title":       "pytorch-cuda",
 			"org.opencontainers.image.description": "trainenv sample image (not a real PyTorch image)",
@@ -177,6 +180,25 @@ func image(p v1.Platform, common v1.Layer) (v1.Image, error) {
 		},
 	}
 	return mutate.ConfigFile(img, cfg)
+}
+
+// runtimeEnv is the CUDA runtime's package variables of the real image of a version.
+var runtimeEnv = map[string][]string{
+	"12.4.1": {"NV_CUDA_CUDART_VERSION=12.4.127-1", "NV_CUDA_COMPAT_PACKAGE=cuda-compat-12-4"},
+}
+
+// driverBranches are the older driver branches whose forward-compatibility alternatives
+// real nvidia/cuda images of a version list (12.4.1: checked byte for byte in the test).
+var driverBranches = map[string][]int{"12.4": {470, 525, 535}}
+
+// requirement is the NVIDIA_REQUIRE_CUDA of an image of CUDA version v (e.g. 12.4.1). For
+// versions without a driverBranches entry it is the cuda>= term alone: their brand
+// alternatives could only hold on nodes labelled with a GPU brand, which the simulated
+// nodes (GFD labels) are not, so leaving them out changes no placement there.
+func requirement(v string) string {
+	parts := strings.SplitN(v, ".", 3)
+	majorMinor := parts[0] + "." + parts[1]
+	return requireCUDA(majorMinor, driverBranches[majorMinor]...)
 }
 
 // requireCUDA spells NVIDIA_REQUIRE_CUDA the way nvidia/cuda images do: the minimum CUDA

@@ -8,11 +8,11 @@ import (
 // The dev cluster skips re-pushing when the recorded digest is still in the registry, and
 // samples may pin it, so the image must come out byte-identical every time.
 func TestBuildIsDeterministic(t *testing.T) {
-	a, _, err := build()
+	a, _, err := build("12.4.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := build()
+	b, _, err := build("12.4.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 }
 
 func TestImagesCarryCUDAMetadata(t *testing.T) {
-	idx, images, err := build()
+	idx, images, err := build("12.4.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,5 +64,25 @@ const nvidiaCUDA1241Require = "cuda>=12.4 brand=tesla,driver>=470,driver<471 bra
 func TestRequireCUDAMatchesNvidiaImages(t *testing.T) {
 	if got := requireCUDA("12.4", 470, 525, 535); got != nvidiaCUDA1241Require {
 		t.Errorf("requireCUDA = %q\nwant          %q", got, nvidiaCUDA1241Require)
+	}
+}
+
+func TestOtherCUDAVersions(t *testing.T) {
+	_, images, err := build("13.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := images[0].ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Join(cfg.Config.Env, "\n")
+	for _, want := range []string{"CUDA_VERSION=13.0.0\n", "NVIDIA_REQUIRE_CUDA=cuda>=13.0\n"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("env lacks %q:\n%s", want, env)
+		}
+	}
+	if requirement("12.4.1") != nvidiaCUDA1241Require {
+		t.Error("12.4.1 must keep the real image's requirement")
 	}
 }

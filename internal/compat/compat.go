@@ -74,7 +74,7 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	case len(fit) == 0:
 		return Result{Reason: trainenvv1.ReasonNoCompatibleNode, Message: fmt.Sprintf(
 			"the image needs %s (from %s); the cluster has %s. Use an image built for an older CUDA, or ask the platform team for a newer driver",
-			describe(rs), rs.Source, summarize(ofProduct))}
+			rs.Brief(), rs.Source, summarize(ofProduct, constrainsArch(rs)))}
 	}
 	names := make([]string, len(fit))
 	for i, n := range fit {
@@ -83,37 +83,22 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	sort.Strings(names)
 	msg := fmt.Sprintf("%d node(s) fit", len(fit))
 	if len(rs.All) > 0 {
-		msg = fmt.Sprintf("%d node(s) satisfy %s (from %s)", len(fit), describe(rs), rs.Source)
+		msg = fmt.Sprintf("%d node(s) satisfy %s (from %s)", len(fit), rs.Brief(), rs.Source)
 	}
 	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: msg, Nodes: names}
 }
 
-// describe renders the requirements for a message. Real CUDA images list dozens of
-// brand/driver alternatives; the first one (the CUDA version) says what matters, and
-// status.image.cudaRequirements keeps the whole text.
-func describe(rs cuda.Requirements) string {
-	if len(rs.All) == 0 {
-		return "no CUDA requirement"
-	}
-	parts := make([]string, len(rs.All))
-	for i, req := range rs.All {
-		if len(req) <= 3 {
-			parts[i] = fmt.Sprintf("%q", req.String())
-			continue
-		}
-		parts[i] = fmt.Sprintf("%q (or one of %d other driver/brand alternatives)", cuda.Requirement{req[0]}.String(), len(req)-1)
-	}
-	return strings.Join(parts, " and ")
-}
-
 // summarize groups nodes by driver and CUDA version: "3 nodes with driver 535.104.5 (CUDA
-// 12.2), 1 node with no GPU facts".
-func summarize(nodes []*corev1.Node) string {
+// 12.2), 1 node with no GPU facts"; with arch, by compute capability too.
+func summarize(nodes []*corev1.Node, arch bool) string {
 	counts := map[string]int{}
 	for _, n := range nodes {
 		f := bestFacts(n.Labels)
 		key := "no GPU driver facts (no GPU Feature Discovery or trainenv agent labels)"
-		if f.Driver != nil || f.CUDA != nil {
+		switch {
+		case arch && (f.Driver != nil || f.CUDA != nil || f.Arch != nil):
+			key = fmt.Sprintf("driver %s (CUDA %s) and GPUs of compute capability %s", orUnknown(f.Driver), orUnknown(f.CUDA), orUnknown(f.Arch))
+		case f.Driver != nil || f.CUDA != nil:
 			key = fmt.Sprintf("driver %s (CUDA %s)", orUnknown(f.Driver), orUnknown(f.CUDA))
 		}
 		counts[key]++
@@ -132,6 +117,21 @@ func summarize(nodes []*corev1.Node) string {
 		parts[i] = fmt.Sprintf("%d %s with %s", counts[k], noun, k)
 	}
 	return strings.Join(parts, " and ")
+}
+
+// constrainsArch tells whether rs says anything about the compute capability (an image's
+// TORCH_CUDA_ARCH_LIST, or arch terms): the message then names the nodes' capabilities.
+func constrainsArch(rs cuda.Requirements) bool {
+	for _, req := range rs.All {
+		for _, alt := range req {
+			for _, c := range alt {
+				if c.Property == cuda.PropArch {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func orUnknown(v cuda.Version) string {

@@ -68,6 +68,13 @@ var beforeWorkload = map[string]bool{
 	trainenvv1.ReasonJupyterTokenNotFound:   true,
 }
 
+// failedWorkloadReasons are WorkloadReady reasons that put the environment in PhaseFailed:
+// its pod will not start until someone acts.
+var failedWorkloadReasons = map[string]bool{
+	trainenvv1.ReasonContainerFailing: true,
+	trainenvv1.ReasonPreflightFailed:  true,
+}
+
 // notReady sets Ready False with the reason and message of the condition that holds it up.
 func notReady(te *trainenvv1.TrainingEnvironment, blocking *metav1.Condition, condType string, passErr error) {
 	reason, message := trainenvv1.ReasonProgressing, condType+" is not yet known"
@@ -75,7 +82,7 @@ func notReady(te *trainenvv1.TrainingEnvironment, blocking *metav1.Condition, co
 		reason, message = blocking.Reason, blocking.Message
 	}
 	switch {
-	case reconcileerror.IsStalled(passErr) || (blocking != nil && blocking.Reason == trainenvv1.ReasonContainerFailing):
+	case reconcileerror.IsStalled(passErr) || (blocking != nil && failedWorkloadReasons[blocking.Reason]):
 		te.Status.Phase = trainenvv1.PhaseFailed
 	case condType == trainenvv1.ConditionWorkloadReady && blocking != nil && !beforeWorkload[blocking.Reason]:
 		te.Status.Phase = trainenvv1.PhaseStarting

@@ -108,3 +108,32 @@ func TestMinorVersionCompatibilityOptIn(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sts.Spec.Template.Spec.Containers[0].Env).To(ContainElement(corev1.EnvVar{Name: "NVIDIA_DISABLE_REQUIRE", Value: "true"}))
 }
+
+// An image whose PyTorch has no kernels for Blackwell (TORCH_CUDA_ARCH_LIST up to 9.0) is
+// placed only on nodes of a compute capability it has kernels for, and its preflight checks
+// that again on the node.
+func TestTorchArchListPlacesTheWorkload(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	reg := registrytest.New(t)
+	reg.Push("team/pytorch", "arch", registrytest.Image(t, "NVIDIA_REQUIRE_CUDA=cuda>=12.4", "TORCH_CUDA_ARCH_LIST=8.0 8.6 9.0"))
+	for name, cc := range map[string][2]string{"arch-b200": {"10", "0"}, "arch-h100": {"9", "0"}} {
+		n := f.gpuNodeWithDriver(name, "NVIDIA-GPU", 8, "570", "124", "06", "12", "8")
+		n.Labels[gpufacts.LabelComputeMajor], n.Labels[gpufacts.LabelComputeMinor] = cc[0], cc[1]
+		g.Expect(k8s.Update(f.ctx, n)).To(Succeed())
+	}
+	te := f.create("arch", reg.Host+"/team/pytorch:arch")
+	_, err, te := f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te.Status.Image.CUDARequirements).To(Equal([]string{"cuda>=12.4", "arch>=8.0,arch<10.0"}))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionTrue, trainenvv1.ReasonCompatible))
+	g.Expect(condition(te, trainenvv1.ConditionCompatible).Message).To(HavePrefix("1 node(s) satisfy"))
+
+	sts, err := f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	selector, err := nodeaffinity.NewNodeSelector(sts.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(selector.Match(f.node("arch-h100"))).To(BeTrue())
+	g.Expect(selector.Match(f.node("arch-b200"))).To(BeFalse(), "no kernels for compute capability 10.0")
+	g.Expect(sts.Spec.Template.Spec.InitContainers[1].Args).To(ContainElement("--require=arch>=8.0,arch<10.0"))
+}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -35,7 +36,10 @@ func podState(pod *corev1.Pod, pinned string) podStatus {
 				message: fmt.Sprintf("pod %s cannot be scheduled: %s", pod.Name, c.Message)}
 		}
 	}
-	for _, cs := range pod.Status.ContainerStatuses {
+	if pf := preflightResult(pod); pf != nil && !pf.Passed {
+		return preflightFailed(pod, pf)
+	}
+	for _, cs := range slices.Concat(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses) {
 		if w := cs.State.Waiting; w != nil && failingWaitReasons[w.Reason] {
 			return podStatus{reason: trainenvv1.ReasonContainerFailing, warning: true,
 				message: fmt.Sprintf("container %s of pod %s: %s: %s", cs.Name, pod.Name, w.Reason, w.Message)}
@@ -48,6 +52,9 @@ func podState(pod *corev1.Pod, pinned string) podStatus {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 			return podStatus{ready: true, reason: trainenvv1.ReasonPodReady, message: fmt.Sprintf("pod %s is ready on node %s", pod.Name, pod.Spec.NodeName)}
 		}
+	}
+	if preflightRunning(pod) {
+		return podStatus{reason: trainenvv1.ReasonPodStarting, message: fmt.Sprintf("pod %s is checking its GPUs on node %s (preflight)", pod.Name, pod.Spec.NodeName)}
 	}
 	return podStatus{reason: trainenvv1.ReasonPodStarting, message: fmt.Sprintf("pod %s is %s", pod.Name, pod.Status.Phase)}
 }

@@ -108,11 +108,21 @@ func (r *TrainingEnvironmentReconciler) pin(te *trainenvv1.TrainingEnvironment, 
 		Platform:    te.Spec.Platform,
 		ResolvedAt:  metav1.NewTime(r.Clock.Now()),
 		// Read once, at pin time: the config of a digest never changes.
-		CUDARequirements: cuda.ImageRequirementValues(res.Config.Env),
+		CUDARequirements: imageRequirements(res.Config.Env),
 	}
 	te.Status.ShortDigest = registry.ShortDigest(res.Digest)
 	setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
 	r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonResolved, "Resolve", "pinned %s to %s", te.Spec.Image, res.Pinned())
+}
+
+// imageRequirements are what the image declares: its NVIDIA_REQUIRE_* variables as the
+// container toolkit reads them, and the compute capabilities its PyTorch has kernels for.
+func imageRequirements(env []string) []string {
+	values := cuda.ImageRequirementValues(env)
+	if arch, ok := cuda.TorchArchRequirement(env); ok {
+		values = append(values, arch)
+	}
+	return values
 }
 
 func resolvedMessage(te *trainenvv1.TrainingEnvironment) string {

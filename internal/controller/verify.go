@@ -192,6 +192,9 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 	if p.affinity, err = compat.Affinity(rs, te.Spec.GPU.Products); err != nil {
 		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, err.Error())
 	}
+	for _, req := range rs.All {
+		p.cudaRequirements = append(p.cudaRequirements, req.String())
+	}
 	setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, res.Reason, res.Message)
 	return nil
 }

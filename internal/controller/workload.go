@@ -39,8 +39,10 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 	if err := r.ensureAccess(ctx, p); err != nil && !te.Spec.Suspend {
 		return err
 	}
-	sts := workload.StatefulSet(te, workload.Inputs{PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage,
-		AuthorizedKeysHash: p.authorizedKeysHash})
+	sts := workload.StatefulSet(te, workload.Inputs{
+		PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage, CUDARequirements: p.cudaRequirements,
+		AuthorizedKeysHash: p.authorizedKeysHash,
+	})
 	if err := r.ensureOwned(ctx, te, sts, func(live, desired client.Object) {
 		l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
 		l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
@@ -131,7 +133,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te 
 // observePod reports WorkloadReady from the environment's pod.
 func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trainenvv1.TrainingEnvironment, pinned string) error {
 	if te.Spec.Suspend {
-		te.Status.NodeName, te.Status.PodName, te.Status.Connect = "", "", nil
+		te.Status.NodeName, te.Status.PodName, te.Status.Connect, te.Status.Preflight = "", "", nil, nil
 		if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonWorkloadSuspended,
 			"scaled to zero because spec.suspend is true") {
 			r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonSuspended, "Suspend", "suspended: GPUs freed, workspace kept")
@@ -150,6 +152,7 @@ func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trai
 	if pod != nil {
 		te.Status.NodeName, te.Status.PodName = pod.Spec.NodeName, pod.Name
 	}
+	r.recordPreflight(te, preflightResult(pod))
 	te.Status.Connect = nil
 	if state.ready {
 		te.Status.Connect = connectCommands(te)

@@ -93,3 +93,21 @@ func (rs Requirements) String() string {
 	}
 	return strings.Join(parts, " and ")
 }
+
+// Brief renders the requirements for a message. Real CUDA images list dozens of
+// brand/driver alternatives; the first one (the CUDA version) says what matters, and the
+// count says the rest exist.
+func (rs Requirements) Brief() string {
+	if len(rs.All) == 0 {
+		return "no CUDA requirement"
+	}
+	parts := make([]string, len(rs.All))
+	for i, req := range rs.All {
+		if len(req) <= 3 {
+			parts[i] = fmt.Sprintf("%q", req.String())
+			continue
+		}
+		parts[i] = fmt.Sprintf("%q (or one of %d other driver/brand alternatives)", Requirement{req[0]}.String(), len(req)-1)
+	}
+	return strings.Join(parts, " and ")
+}

@@ -59,6 +59,9 @@ type GPU struct {
 	// (tesla, nvidia, geforce, geforcertx, ...); "unknown" when NVML says so.
 	Brand      string `json:"brand,omitempty"`
 	MIGEnabled *bool  `json:"migEnabled,omitempty"`
+	// MIGDevices counts the MIG devices NVML shows on a MIG-enabled GPU: all of them to the
+	// node agent, those given to the pod to the preflight.
+	MIGDevices *int   `json:"migDevices,omitempty"`
 	Health     Health `json:"health"`
 }
 

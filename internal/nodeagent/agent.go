@@ -1,3 +1,6 @@
+// Package nodeagent publishes a node's GPU facts, read with NVML (package nvmlread), as
+// labels and an annotation on that node only; the manager reads them through package
+// gpufacts.
 package nodeagent
 
 import (
@@ -12,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/trainenv/trainenv/internal/gpufacts"
+	"github.com/trainenv/trainenv/internal/nvmlread"
 )
 
 // DefaultInterval is how often the agent reads NVML. Driver facts change only with a driver
@@ -68,7 +72,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // Pass reads NVML and publishes what changed. It returns the error of publishing, which is
 // also logged; the caller need not act on it.
 func (a *Agent) Pass(ctx context.Context) error {
-	f := Read(a.NVML)
+	f := nvmlread.Read(a.NVML)
 	wrote, node, err := a.Publisher.Publish(ctx, f)
 	if err != nil {
 		a.Log.Error(err, "publishing GPU facts failed; retrying next pass", "node", a.Publisher.NodeName)

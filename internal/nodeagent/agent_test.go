@@ -19,6 +19,7 @@ import (
 
 	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/nodeagent"
+	"github.com/trainenv/trainenv/internal/nvmlread/nvmltest"
 )
 
 // Events mark changes of the node's GPU state, not passes.
@@ -29,7 +30,7 @@ func TestAgentEventsOnChange(t *testing.T) {
 	ctx := context.Background()
 	node := newNode(t, "events", nil)
 	rec := events.NewFakeRecorder(10)
-	healthy := complete(dgxa100.New())
+	healthy := nvmltest.Complete(dgxa100.New())
 	a := &nodeagent.Agent{
 		NVML:      healthy,
 		Publisher: &nodeagent.Publisher{Client: agentClient(t, node.Name), NodeName: node.Name},
@@ -48,11 +49,11 @@ func TestAgentEventsOnChange(t *testing.T) {
 
 	g.Expect(pass(healthy)).To(ConsistOf("Normal GPUFactsPublished driver 550.54.15, supports CUDA 12.4, 8 GPUs (8× Mock NVIDIA A100-SXM4-40GB)"))
 	g.Expect(pass(healthy)).To(BeEmpty())
-	g.Expect(pass(noNVML())).To(ConsistOf(HavePrefix("Warning NVMLUnavailable NVML cannot be read, so the node's GPU labels are removed until it can: NVML init: ERROR_LIBRARY_NOT_FOUND")))
-	g.Expect(pass(noNVML())).To(BeEmpty())
+	g.Expect(pass(nvmltest.NoNVML())).To(ConsistOf(HavePrefix("Warning NVMLUnavailable NVML cannot be read, so the node's GPU labels are removed until it can: NVML init: ERROR_LIBRARY_NOT_FOUND")))
+	g.Expect(pass(nvmltest.NoNVML())).To(BeEmpty())
 
-	sick := complete(dgxa100.New())
-	device(sick, 5).GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 1, nvml.SUCCESS }
+	sick := nvmltest.Complete(dgxa100.New())
+	nvmltest.Device(sick, 5).GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 1, nvml.SUCCESS }
 	g.Expect(pass(sick)).To(ConsistOf(MatchRegexp(`^Warning GPUUnhealthy labelled trainenv.io/gpu.healthy=false: GPU 5 \(GPU-.*\): 1 uncorrectable ECC errors`)))
 	g.Expect(getNode(t, node.Name).Labels).To(HaveKeyWithValue(gpufacts.LabelHealthy, "false"))
 	g.Expect(pass(healthy)).To(ConsistOf(HavePrefix("Normal GPUFactsPublished")))
@@ -65,7 +66,7 @@ func TestAgentRunKeepsRetrying(t *testing.T) {
 	g := NewWithT(t)
 	node := newNode(t, "run", nil)
 	var inits atomic.Int32
-	lib := noNVML()
+	lib := nvmltest.NoNVML()
 	failing := &countingInit{Interface: lib, n: &inits}
 	a := &nodeagent.Agent{
 		NVML:      failing,
@@ -109,7 +110,7 @@ func TestAgentRecordsEvents(t *testing.T) {
 	defer b.Shutdown()
 
 	a := &nodeagent.Agent{
-		NVML:      noNVML(),
+		NVML:      nvmltest.NoNVML(),
 		Publisher: &nodeagent.Publisher{Client: agentClient(t, node.Name), NodeName: node.Name},
 		Recorder:  b.NewRecorder(clientgoscheme.Scheme, nodeagent.FieldManager),
 		Log:       logr.Discard(),

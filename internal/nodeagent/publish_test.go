@@ -5,19 +5,15 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
-	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/nodeagent"
+	"github.com/trainenv/trainenv/internal/nvmlread"
+	"github.com/trainenv/trainenv/internal/nvmlread/nvmltest"
 )
-
-func noNVML() nvml.Interface {
-	return &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }}
-}
 
 func managed(n *corev1.Node) map[string]string {
 	out := map[string]string{}
@@ -44,7 +40,7 @@ func TestPublish(t *testing.T) {
 	ctx := context.Background()
 	node := newNode(t, "gpu", nil)
 	p := &nodeagent.Publisher{Client: agentClient(t, node.Name), NodeName: node.Name}
-	a100 := nodeagent.Read(complete(dgxa100.New()))
+	a100 := nvmlread.Read(nvmltest.Complete(dgxa100.New()))
 
 	wrote, _, err := p.Publish(ctx, a100)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -65,7 +61,7 @@ func TestPublish(t *testing.T) {
 
 	t.Run("NVML fails: facts removed, marked unavailable", func(t *testing.T) {
 		g := NewWithT(t)
-		wrote, _, err := p.Publish(ctx, nodeagent.Read(noNVML()))
+		wrote, _, err := p.Publish(ctx, nvmlread.Read(nvmltest.NoNVML()))
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(wrote).To(BeTrue())
 		n := getNode(t, node.Name)
@@ -101,7 +97,7 @@ func TestPublishLeavesGFDLabels(t *testing.T) {
 	node := newNode(t, "gfd", gfd)
 	p := &nodeagent.Publisher{Client: agentClient(t, node.Name), NodeName: node.Name}
 
-	a100 := nodeagent.Read(complete(dgxa100.New()))
+	a100 := nvmlread.Read(nvmltest.Complete(dgxa100.New()))
 	_, _, err := p.Publish(ctx, a100)
 	g.Expect(err).NotTo(HaveOccurred())
 	n := getNode(t, node.Name)
@@ -112,7 +108,7 @@ func TestPublishLeavesGFDLabels(t *testing.T) {
 	g.Expect(n.Labels).To(HaveKeyWithValue(gpufacts.LabelBrand, "nvidia"))
 	g.Expect(n.Labels).NotTo(HaveKey(gpufacts.LabelFamily), "GFD's to write")
 
-	_, _, err = p.Publish(ctx, nodeagent.Read(noNVML()))
+	_, _, err = p.Publish(ctx, nvmlread.Read(nvmltest.NoNVML()))
 	g.Expect(err).NotTo(HaveOccurred())
 	n = getNode(t, node.Name)
 	for k, v := range gfd {
@@ -124,7 +120,7 @@ func TestPublishLeavesGFDLabels(t *testing.T) {
 
 func TestChanges(t *testing.T) {
 	g := NewWithT(t)
-	f := nodeagent.Read(complete(dgxa100.New()))
+	f := nvmlread.Read(nvmltest.Complete(dgxa100.New()))
 	node := &corev1.Node{}
 	p, err := nodeagent.Changes(node, f)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -23,6 +23,9 @@ type Inputs struct {
 	// AuthorizedKeysHash is a hash of the authorized_keys the controller read (SSH only);
 	// it goes into the pod template so that a changed Secret restarts the pod.
 	AuthorizedKeysHash string
+	// CUDARequirements are the CUDA requirements the affinity was computed from (already
+	// relaxed for minor-version compatibility); the preflight checks them again on the node.
+	CUDARequirements []string
 }
 
 // StatefulSet renders the environment's workload running in.PinnedImage.
@@ -76,6 +79,7 @@ func podSpec(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.PodSpec {
 	}
 	withAccess(&spec, te)
 	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
+		spec.InitContainers = append(spec.InitContainers, preflightContainer(te, in))
 		// GPU nodes are commonly tainted so that only GPU workloads land there.
 		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	}
@@ -94,24 +98,26 @@ func container(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.Co
 		// The image is pinned by digest, so IfNotPresent can never run other content.
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Resources:       resources(te),
-		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			RunAsNonRoot:             ptr.To(true),
-			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		VolumeMounts: []corev1.VolumeMount{{Name: shmVolume, MountPath: "/dev/shm"}},
+		SecurityContext: userContainerSecurity(),
+		VolumeMounts:    []corev1.VolumeMount{{Name: shmVolume, MountPath: "/dev/shm"}},
 	}
-	if te.Spec.CUDA != nil && te.Spec.CUDA.MinorVersionCompatibility {
-		// The node may support an older CUDA of the same major than the image declares; the
-		// operator checked the minor-version driver minimum, so the runtime must not refuse.
-		c.Env = append(c.Env, corev1.EnvVar{Name: "NVIDIA_DISABLE_REQUIRE", Value: "true"})
-	}
+	c.Env = append(c.Env, runtimeEnv(te)...)
 	if ws := te.Spec.Workspace; ws != nil {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: workspaceVolume, MountPath: ws.MountPath})
 		c.WorkingDir = ws.MountPath
 	}
 	return c
+}
+
+// userContainerSecurity is Pod Security "restricted" for containers running the user's
+// image, whose root file system stays writable (pip installs, caches).
+func userContainerSecurity() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		RunAsNonRoot:             ptr.To(true),
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
 }
 
 func resources(te *trainenvv1.TrainingEnvironment) corev1.ResourceRequirements {

@@ -112,10 +112,17 @@ func TestPodPassesPodSecurityRestricted(t *testing.T) {
 		}),
 		"jupyter and ssh":                   environment(withJupyterAndSSH),
 		"jupyter and ssh without workspace": environment(withJupyterAndSSH, func(te *trainenvv1.TrainingEnvironment) { te.Spec.Workspace = nil }),
+		"gpu with minor-version compatibility": environment(func(te *trainenvv1.TrainingEnvironment) {
+			te.Spec.CUDA = &trainenvv1.CUDASpec{MinorVersionCompatibility: true}
+		}),
 	}
 	for name, te := range shapes {
 		t.Run(name, func(t *testing.T) {
-			tmpl := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec.Template
+			tmpl := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools, CUDARequirements: []string{"cuda>=12.4"}}).Spec.Template
+			if te.Spec.GPU != nil {
+				// Every container is checked, the preflight included.
+				NewWithT(t).Expect(tmpl.Spec.InitContainers).To(ContainElement(HaveField("Name", workload.PreflightContainerName)))
+			}
 			results := evaluator.EvaluatePod(api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}, &tmpl.ObjectMeta, &tmpl.Spec)
 			for _, r := range results {
 				if !r.Allowed {
@@ -144,4 +151,40 @@ func TestSpecHashChangesWithSpec(t *testing.T) {
 	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec)).To(Equal(a))
 	other := pinned[:len(pinned)-1] + "0"
 	g.Expect(workload.SpecHash(workload.StatefulSet(environment(), workload.Inputs{PinnedImage: other, ToolsImage: tools}).Spec)).NotTo(Equal(a))
+}
+
+// A GPU environment checks its GPUs first: the preflight runs after the tools are copied,
+// in the user's pinned image, with the main container's GPUs and the requirement the pod
+// was placed by.
+func TestGPUPodRunsPreflight(t *testing.T) {
+	g := NewWithT(t)
+	te := environment(func(te *trainenvv1.TrainingEnvironment) {
+		te.Spec.CUDA = &trainenvv1.CUDASpec{MinorVersionCompatibility: true}
+	})
+	in := workload.Inputs{PinnedImage: pinned, ToolsImage: tools, CUDARequirements: []string{
+		"cuda>=12.4 cuda>=12.0,cuda<13.0,driver>=525.60.13 brand=tesla,driver>=470,driver<471", "driver>=535",
+	}}
+	pod := workload.StatefulSet(te, in).Spec.Template.Spec
+	g.Expect(pod.InitContainers).To(HaveLen(2))
+	g.Expect(pod.InitContainers[0].Name).To(Equal(workload.ToolsInitContainerName))
+	pf := pod.InitContainers[1]
+	main := pod.Containers[0]
+	g.Expect(pf.Name).To(Equal(workload.PreflightContainerName))
+	g.Expect(pf.Image).To(Equal(pinned))
+	g.Expect(pf.Command).To(Equal([]string{workload.PreflightPath}))
+	g.Expect(pf.Args).To(Equal([]string{
+		"--gpus=2",
+		"--require=cuda>=12.4 cuda>=12.0,cuda<13.0,driver>=525.60.13 brand=tesla,driver>=470,driver<471",
+		"--require=driver>=535",
+	}))
+	g.Expect(pf.Resources).To(Equal(main.Resources), "the same GPUs as the main container, handed on to it")
+	g.Expect(pf.Env).To(Equal(main.Env))
+	g.Expect(pf.Env).To(ContainElement(corev1.EnvVar{Name: "NVIDIA_DISABLE_REQUIRE", Value: "true"}))
+	g.Expect(pf.SecurityContext).To(Equal(main.SecurityContext))
+	g.Expect(pf.VolumeMounts).To(Equal([]corev1.VolumeMount{{Name: workload.ToolsVolume, MountPath: workload.ToolsMountPath, ReadOnly: true}}))
+	g.Expect(pf.TerminationMessagePolicy).To(Equal(corev1.TerminationMessageFallbackToLogsOnError))
+
+	plain := workload.StatefulSet(environment(), workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec.Template.Spec
+	g.Expect(plain.InitContainers[1].Args).To(Equal([]string{"--gpus=2"}), "no requirement: the image declares none")
+	g.Expect(plain.InitContainers[1].Env).To(BeEmpty())
 }

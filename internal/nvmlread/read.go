@@ -1,7 +1,9 @@
-// Package nodeagent reads a node's GPU facts with NVML and publishes them as labels and an
-// annotation on that node only. It is the only package that links NVML (cgo); the manager
-// reads the published facts through package gpufacts.
-package nodeagent
+// Package nvmlread reads GPU facts with NVML (cgo; go-nvml loads libnvidia-ml.so.1 at run
+// time). Both the node agent (a node's GPUs) and the in-pod preflight (the GPUs given to a
+// pod) read through it, so they judge drivers and health alike. It imports nothing of
+// Kubernetes, to keep the preflight binary that is copied into every GPU pod small; the
+// manager never links it and reads the published facts through package gpufacts.
+package nvmlread
 
 import (
 	"fmt"
@@ -115,10 +117,35 @@ func readGPU(lib nvml.Interface, index int) (gpufacts.GPU, []string) {
 		if current, pending, ret := dev.GetMigMode(); r.ok("MIG mode", ret) {
 			enabled := current == nvml.DEVICE_MIG_ENABLE && pending == current
 			g.MIGEnabled = &enabled
+			if enabled {
+				g.MIGDevices = migDevices(dev, r)
+			}
 		}
 	}
 	g.Health = readHealth(lib, dev, r)
 	return g, r.problems
+}
+
+// migDevices counts the MIG devices of a MIG-enabled GPU. NVML numbers them in slots up to
+// the GPU's maximum and answers NOT_FOUND for an empty slot; inside a container, a MIG device
+// the container was not given is not found either (or, depending on the driver, refused).
+func migDevices(dev nvml.Device, r *gpuReader) *int {
+	slots, ret := dev.GetMaxMigDeviceCount()
+	if !r.ok("MIG device count", ret) {
+		return nil
+	}
+	n := 0
+	for i := range slots {
+		_, ret := dev.GetMigDeviceHandleByIndex(i)
+		if ret == nvml.ERROR_NOT_FOUND || ret == nvml.ERROR_NO_PERMISSION {
+			continue
+		}
+		if !r.ok(fmt.Sprintf("MIG device %d", i), ret) {
+			return nil
+		}
+		n++
+	}
+	return &n
 }
 
 func readHealth(lib nvml.Interface, dev nvml.Device, r *gpuReader) gpufacts.Health {

@@ -1,4 +1,4 @@
-package nodeagent_test
+package nvmlread_test
 
 import (
 	"encoding/json"
@@ -10,59 +10,18 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxb200"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
-	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/gpus"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
 
 	"github.com/trainenv/trainenv/internal/gpufacts"
-	"github.com/trainenv/trainenv/internal/nodeagent"
+	"github.com/trainenv/trainenv/internal/nvmlread"
+	"github.com/trainenv/trainenv/internal/nvmlread/nvmltest"
 )
-
-// teslaT4 is a Turing data-centre GPU: it retires pages instead of remapping rows and has
-// no MIG, so those queries answer NOT_SUPPORTED (see t4Server).
-var teslaT4 = gpus.Config{
-	Name: "Tesla T4", Architecture: nvml.DEVICE_ARCH_TURING, Brand: nvml.BRAND_TESLA,
-	MemoryMB: 15360, CudaMajor: 7, CudaMinor: 5, PciDeviceId: 0x1EB810DE,
-}
-
-// complete fills in what the go-nvml fake servers leave out (the _v2 CUDA query, ECC and
-// memory-repair queries) as a healthy Ampere-or-later GPU answers them. A mock method left
-// nil panics when called, so a query the reader is not meant to make fails the test.
-func complete(s *server.Server) *server.Server {
-	s.SystemGetCudaDriverVersion_v2Func = s.SystemGetCudaDriverVersionFunc
-	for _, d := range s.Devices {
-		dev := d.(*server.Device)
-		dev.GetTotalEccErrorsFunc = func(t nvml.MemoryErrorType, c nvml.EccCounterType) (uint64, nvml.Return) {
-			if t != nvml.MEMORY_ERROR_TYPE_UNCORRECTED || c != nvml.VOLATILE_ECC {
-				return 0, nvml.ERROR_INVALID_ARGUMENT
-			}
-			return 0, nvml.SUCCESS
-		}
-		dev.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
-		dev.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, nvml.SUCCESS }
-	}
-	return s
-}
-
-func device(s *server.Server, i int) *server.Device { return s.Devices[i].(*server.Device) }
-
-func t4Server(n int) *server.Server {
-	s, _ := server.New(server.WithGPUs(gpus.Multiple(n, teslaT4)...), server.WithDriverVersion("470.82.01"),
-		server.WithNVMLVersion("11.470.82.01"), server.WithCUDADriverVersion(11040))
-	complete(s)
-	for i := range n {
-		d := device(s, i)
-		d.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_DISABLED, nvml.SUCCESS }
-		d.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, nvml.ERROR_NOT_SUPPORTED }
-		d.GetMigModeFunc = func() (int, int, nvml.Return) { return 0, 0, nvml.ERROR_NOT_SUPPORTED }
-	}
-	return s
-}
 
 func TestReadDGXA100(t *testing.T) {
 	g := NewWithT(t)
-	f := nodeagent.Read(complete(dgxa100.New()))
+	f := nvmlread.Read(nvmltest.Complete(dgxa100.New()))
 
 	g.Expect(f.Labels()).To(Equal(map[string]string{
 		"nvidia.com/cuda.driver-version.full": "550.54.15", "nvidia.com/cuda.driver-version.major": "550",
@@ -97,15 +56,15 @@ func TestReadGPUKinds(t *testing.T) {
 		want map[string]string
 		arch string
 	}{
-		{"DGX H100", complete(dgxh100.New()), map[string]string{
+		{"DGX H100", nvmltest.Complete(dgxh100.New()), map[string]string{
 			gpufacts.LabelProduct: "NVIDIA-H100-80GB-HBM3", gpufacts.LabelFamily: "hopper", gpufacts.LabelComputeInt: "90",
 			gpufacts.LabelBrand: "nvidia", gpufacts.LabelCUDAInt: "12040", gpufacts.LabelCount: "8", gpufacts.LabelMemoryMiB: "81920",
 		}, "Hopper"},
-		{"DGX B200", complete(dgxb200.New()), map[string]string{
+		{"DGX B200", nvmltest.Complete(dgxb200.New()), map[string]string{
 			gpufacts.LabelProduct: "NVIDIA-B200-180GB-HBM3e", gpufacts.LabelFamily: "blackwell", gpufacts.LabelComputeInt: "100",
 			gpufacts.LabelComputeMajor: "10", gpufacts.LabelCUDAInt: "12060", gpufacts.LabelDriverInt: "560028003",
 		}, "Blackwell"},
-		{"T4 on driver 470", t4Server(1), map[string]string{
+		{"T4 on driver 470", nvmltest.T4Server(1), map[string]string{
 			gpufacts.LabelProduct: "Tesla-T4", gpufacts.LabelFamily: "turing", gpufacts.LabelComputeInt: "75",
 			gpufacts.LabelBrand: "tesla", gpufacts.LabelCUDAInt: "11040", gpufacts.LabelCUDAFull: "11.4",
 			gpufacts.LabelDriverInt: "470082001", gpufacts.LabelDriverRevision: "01", gpufacts.LabelHealthy: "true",
@@ -114,7 +73,7 @@ func TestReadGPUKinds(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			f := nodeagent.Read(tc.lib)
+			f := nvmlread.Read(tc.lib)
 			for k, v := range tc.want {
 				g.Expect(f.Labels()).To(HaveKeyWithValue(k, v))
 			}
@@ -125,7 +84,7 @@ func TestReadGPUKinds(t *testing.T) {
 
 func TestReadT4Unknowns(t *testing.T) {
 	g := NewWithT(t)
-	f := nodeagent.Read(t4Server(2))
+	f := nvmlread.Read(nvmltest.T4Server(2))
 	g.Expect(f.GPUs[1].MIGEnabled).To(BeNil(), "no MIG on Turing: unknown, not false")
 	g.Expect(f.GPUs[1].Health).To(Equal(gpufacts.Health{ECCUncorrectedVolatile: ptr.To[uint64](0), RetiredPagesPending: ptr.To(false)}))
 	g.Expect(f.Healthy).To(BeTrue())
@@ -133,16 +92,31 @@ func TestReadT4Unknowns(t *testing.T) {
 
 func TestReadMIG(t *testing.T) {
 	g := NewWithT(t)
-	s := complete(dgxa100.New())
-	device(s, 0).SetMigMode(nvml.DEVICE_MIG_ENABLE)
+	s := nvmltest.Complete(dgxa100.New())
+	nvmltest.WithMIGDevices(nvmltest.Device(s, 0), 3)
 	// GPU 1 has MIG enabled but not applied yet (needs a GPU reset): not enabled.
-	device(s, 1).GetMigModeFunc = func() (int, int, nvml.Return) { return nvml.DEVICE_MIG_DISABLE, nvml.DEVICE_MIG_ENABLE, nvml.SUCCESS }
+	nvmltest.Device(s, 1).GetMigModeFunc = func() (int, int, nvml.Return) { return nvml.DEVICE_MIG_DISABLE, nvml.DEVICE_MIG_ENABLE, nvml.SUCCESS }
 
-	f := nodeagent.Read(s)
+	f := nvmlread.Read(s)
 	g.Expect(f.GPUs[0].MIGEnabled).To(Equal(ptr.To(true)))
 	g.Expect(f.GPUs[1].MIGEnabled).To(Equal(ptr.To(false)))
 	g.Expect(f.GPUs[2].MIGEnabled).To(Equal(ptr.To(false)))
-	g.Expect(f.Labels()).To(Equal(nodeagent.Read(complete(dgxa100.New())).Labels()), "MIG mode is in the annotation, not the labels")
+	g.Expect(f.GPUs[0].MIGDevices).To(Equal(ptr.To(3)), "slots 3 to 6 are empty (NOT_FOUND)")
+	g.Expect(f.GPUs[1].MIGDevices).To(BeNil())
+	g.Expect(f.Healthy).To(BeTrue())
+	g.Expect(f.Labels()).To(Equal(nvmlread.Read(nvmltest.Complete(dgxa100.New())).Labels()), "MIG mode is in the annotation, not the labels")
+}
+
+// A MIG device NVML cannot answer for is a problem of its GPU, not a smaller count.
+func TestReadMIGDeviceError(t *testing.T) {
+	g := NewWithT(t)
+	s := nvmltest.Complete(dgxa100.New())
+	d := nvmltest.Device(s, 2)
+	nvmltest.WithMIGDevices(d, 2)
+	d.GetMigDeviceHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) { return nil, nvml.ERROR_UNKNOWN }
+	f := nvmlread.Read(s)
+	g.Expect(f.GPUs[2].MIGDevices).To(BeNil())
+	g.Expect(f.Problems).To(ConsistOf("GPU 2: reading MIG device 0: ERROR_UNKNOWN"))
 }
 
 func TestReadUnhealthy(t *testing.T) {
@@ -167,9 +141,9 @@ func TestReadUnhealthy(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			s := complete(dgxa100.New())
-			tc.break_(device(s, 3))
-			f := nodeagent.Read(s)
+			s := nvmltest.Complete(dgxa100.New())
+			tc.break_(nvmltest.Device(s, 3))
+			f := nvmlread.Read(s)
 			g.Expect(f.NVML).To(Equal(gpufacts.NVMLOK), "one bad GPU does not hide the node's other facts")
 			g.Expect(f.Healthy).To(BeFalse())
 			g.Expect(f.Problems).To(HaveLen(1))
@@ -181,9 +155,9 @@ func TestReadUnhealthy(t *testing.T) {
 	}
 	t.Run("retired pages pending on a T4", func(t *testing.T) {
 		g := NewWithT(t)
-		s := t4Server(1)
-		device(s, 0).GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_ENABLED, nvml.SUCCESS }
-		f := nodeagent.Read(s)
+		s := nvmltest.T4Server(1)
+		nvmltest.Device(s, 0).GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_ENABLED, nvml.SUCCESS }
+		f := nvmlread.Read(s)
 		g.Expect(f.Healthy).To(BeFalse())
 		g.Expect(f.Problems).To(ConsistOf(ContainSubstring("retired memory pages pending a GPU reset")))
 	})
@@ -202,12 +176,12 @@ func TestReadNVMLFailure(t *testing.T) {
 			return &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_DRIVER_NOT_LOADED }}
 		}, []string{"ERROR_DRIVER_NOT_LOADED", "kernel driver is not loaded"}},
 		{"driver upgraded under the library", func() nvml.Interface {
-			s := complete(dgxa100.New())
+			s := nvmltest.Complete(dgxa100.New())
 			s.SystemGetDriverVersionFunc = func() (string, nvml.Return) { return "", nvml.ERROR_LIB_RM_VERSION_MISMATCH }
 			return s
 		}, []string{"NVML driver version: ERROR_LIB_RM_VERSION_MISMATCH", "reboot"}},
 		{"device count fails", func() nvml.Interface {
-			s := complete(dgxa100.New())
+			s := nvmltest.Complete(dgxa100.New())
 			s.DeviceGetCountFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_UNKNOWN }
 			return s
 		}, []string{"NVML device count: ERROR_UNKNOWN"}},
@@ -215,7 +189,7 @@ func TestReadNVMLFailure(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			f := nodeagent.Read(tc.lib()) // a Shutdown after a failed Init would panic: ShutdownFunc is nil
+			f := nvmlread.Read(tc.lib()) // a Shutdown after a failed Init would panic: ShutdownFunc is nil
 			g.Expect(f.NVML).To(Equal(gpufacts.NVMLUnavailable))
 			for _, w := range tc.want {
 				g.Expect(f.Error).To(ContainSubstring(w))
@@ -229,13 +203,13 @@ func TestReadNVMLFailure(t *testing.T) {
 // Each read opens and closes NVML, so a driver installed or upgraded later is picked up.
 func TestReadShutsDown(t *testing.T) {
 	g := NewWithT(t)
-	s := complete(dgxa100.New())
+	s := nvmltest.Complete(dgxa100.New())
 	inits, shutdowns := 0, 0
 	s.InitFunc = func() nvml.Return { inits++; return nvml.SUCCESS }
 	s.ShutdownFunc = func() nvml.Return { shutdowns++; return nvml.SUCCESS }
-	nodeagent.Read(s)
+	nvmlread.Read(s)
 	s.DeviceGetCountFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_UNKNOWN }
-	nodeagent.Read(s)
+	nvmlread.Read(s)
 	g.Expect([]int{inits, shutdowns}).To(Equal([]int{2, 2}))
 }
 
@@ -243,7 +217,7 @@ func TestReadShutsDown(t *testing.T) {
 // their symbols; calling them would end the process, so they are not called.
 func TestReadOldDriver(t *testing.T) {
 	g := NewWithT(t)
-	s := t4Server(1)
+	s := nvmltest.T4Server(1)
 	missing := map[string]bool{"nvmlSystemGetCudaDriverVersion_v2": true, "nvmlDeviceGetArchitecture": true, "nvmlDeviceGetRemappedRows": true}
 	s.LookupSymbolFunc = func(name string) error {
 		if missing[name] {
@@ -252,11 +226,11 @@ func TestReadOldDriver(t *testing.T) {
 		return nil
 	}
 	s.SystemGetCudaDriverVersion_v2Func = nil
-	device(s, 0).GetArchitectureFunc = nil
-	device(s, 0).GetRemappedRowsFunc = nil
+	nvmltest.Device(s, 0).GetArchitectureFunc = nil
+	nvmltest.Device(s, 0).GetRemappedRowsFunc = nil
 	s.CudaDriverVersion = 10020
 
-	f := nodeagent.Read(s)
+	f := nvmlread.Read(s)
 	g.Expect(f.CUDA).To(Equal(&gpufacts.Version{Major: 10, Minor: 2}))
 	g.Expect(f.GPUs[0].Architecture).To(BeEmpty())
 	g.Expect(f.GPUs[0].Health.RemappedRowsPending).To(BeNil())
@@ -266,12 +240,12 @@ func TestReadOldDriver(t *testing.T) {
 // Without libcuda in the container the _v2 query fails; the first one still answers.
 func TestReadCUDAVersionWithoutLibcuda(t *testing.T) {
 	g := NewWithT(t)
-	s := complete(dgxa100.New())
+	s := nvmltest.Complete(dgxa100.New())
 	s.SystemGetCudaDriverVersion_v2Func = func() (int, nvml.Return) { return 0, nvml.ERROR_LIBRARY_NOT_FOUND }
-	g.Expect(nodeagent.Read(s).CUDA).To(Equal(&gpufacts.Version{Major: 12, Minor: 4}))
+	g.Expect(nvmlread.Read(s).CUDA).To(Equal(&gpufacts.Version{Major: 12, Minor: 4}))
 
 	s.SystemGetCudaDriverVersionFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_UNKNOWN }
-	f := nodeagent.Read(s)
+	f := nvmlread.Read(s)
 	g.Expect(f.NVML).To(Equal(gpufacts.NVMLUnavailable))
 	g.Expect(f.Error).To(Equal("NVML CUDA driver version: ERROR_UNKNOWN"))
 }
@@ -280,7 +254,7 @@ func TestReadCUDAVersionWithoutLibcuda(t *testing.T) {
 // no crash; on a GPU machine the facts are logged, to compare with nvidia-smi.
 func TestReadRealLibrary(t *testing.T) {
 	g := NewWithT(t)
-	f := nodeagent.Read(nvml.New())
+	f := nvmlread.Read(nvml.New())
 	if f.NVML != gpufacts.NVMLOK {
 		g.Expect(f.Error).To(HavePrefix("NVML init: "))
 		t.Log("no NVML here:", f.Error)
