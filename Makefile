@@ -5,11 +5,13 @@ KUBE_VERSION ?= v1.37.2
 ETCD_VERSION ?= v3.6.5
 KWOK_VERSION ?= v0.8.0
 CONTROLLER_GEN_VERSION ?= v0.23.0
+HELM_VERSION ?= v3.22.0
 
 BIN := $(CURDIR)/bin
 # envtest reads kube-apiserver and etcd from here (KUBEBUILDER_ASSETS).
 ENVTEST_ASSETS := $(BIN)/k8s/$(KUBE_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen
+HELM := $(BIN)/helm-$(HELM_VERSION)
 IMG ?= trainenv/manager:dev
 
 # go-nvml's header marks NVML calls trainenv never makes as deprecated; keep cgo quiet.
@@ -31,7 +33,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=trainenv-manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
@@ -119,6 +121,13 @@ uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconf
 	kubectl delete --ignore-not-found -f config/crd/bases
 
 ##@ Tools (built from the Go module proxy, cached outside the clone by version)
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (pinned by HELM_VERSION).
+
+# The version is in the file name so that changing HELM_VERSION rebuilds it.
+$(HELM):
+	e2e/tools/go-install.sh helm-$(HELM_VERSION) helm.sh/helm/v3/cmd/helm $(HELM_VERSION) $(BIN)
 
 $(CONTROLLER_GEN):
 	e2e/tools/go-install.sh controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen $(CONTROLLER_GEN_VERSION) $(BIN)
