@@ -14,6 +14,15 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 HELM := $(BIN)/helm-$(HELM_VERSION)
 IMG ?= trainenv/manager:dev
 
+# The OLM bundle (make bundle). BUNDLE_DIGEST is the manager image's digest: the default is
+# a placeholder so that the checked-in bundle is reproducible; a release sets the digest of
+# the image it pushed (make bundle BUNDLE_DIGEST=sha256:...).
+BUNDLE_VERSION ?= 0.1.0
+BUNDLE_IMAGE ?= trainenv/manager
+BUNDLE_DIGEST ?= sha256:0000000000000000000000000000000000000000000000000000000000000000
+BUNDLE_CHANNELS ?= alpha
+BUNDLE_DEFAULT_CHANNEL ?= alpha
+
 # go-nvml's header marks NVML calls trainenv never makes as deprecated; keep cgo quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
@@ -35,6 +44,15 @@ help: ## Show this help.
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests.
 	$(CONTROLLER_GEN) rbac:roleName=trainenv-manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 
+.PHONY: helm-sync
+helm-sync: manifests ## Copy the CRDs, RBAC rules, agent policy and alerts from config/ into the Helm chart.
+	hack/helm-sync.sh
+
+.PHONY: bundle
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/.
+	go run ./hack/bundlegen -version $(BUNDLE_VERSION) -image $(BUNDLE_IMAGE) -digest $(BUNDLE_DIGEST) \
+	  -channels $(BUNDLE_CHANNELS) -default-channel $(BUNDLE_DEFAULT_CHANNEL)
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object paths="./..."
@@ -52,15 +70,25 @@ tidy: ## go mod tidy.
 	go mod tidy
 
 .PHONY: verify
-verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
+verify: generate manifests helm-sync bundle fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
 	@if [ -n "$$(git status --porcelain)" ]; then \
 	  echo "make verify: the tree is dirty after regenerating; commit the result:"; \
 	  git status --porcelain; git --no-pager diff --stat; exit 1; \
 	fi
 
 .PHONY: test
-test: manifests generate envtest-assets ## Unit tests and controller tests against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
+test: manifests generate envtest-assets helm ## Unit tests, controller and packaging tests against a real kube-apiserver and etcd.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" TRAINENV_REQUIRE_TOOLS=1 \
+	  go test ./... -count=1 -coverprofile cover.out
+	$(MAKE) test-tools
+
+# The checks that need heavy dependencies run in their own modules under e2e/tools, so that
+# the operator's module stays lean: operator-framework's bundle validators, Prometheus'
+# PromQL parser.
+.PHONY: test-tools
+test-tools: helm ## Validate the OLM bundle (operator-framework validators) and the alert rules (PromQL parser).
+	cd e2e/tools/bundlecheck && go test ./... -count=1
+	cd e2e/tools/promcheck && HELM="$(HELM)" go test ./... -count=1
 
 ##@ Local cluster (no Docker, no cluster of your own)
 
