@@ -20,8 +20,8 @@ IMG ?= trainenv/manager:dev
 BUNDLE_VERSION ?= 0.1.0
 BUNDLE_IMAGE ?= trainenv/manager
 BUNDLE_DIGEST ?= sha256:0000000000000000000000000000000000000000000000000000000000000000
-BUNDLE_CHANNELS ?= alpha
-BUNDLE_DEFAULT_CHANNEL ?= alpha
+BUNDLE_CHANNELS ?= candidate
+BUNDLE_DEFAULT_CHANNEL ?= candidate
 
 # go-nvml's header marks NVML calls trainenv never makes as deprecated; keep cgo quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations

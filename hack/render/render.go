@@ -6,6 +6,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
@@ -72,15 +74,20 @@ func KustomizeWithImages(overlay, dir string, images []types.Image) ([]*unstruct
 	return Kustomize(filepath.Join(tmp, "config", overlay))
 }
 
-// Decode reads a multi-document YAML or JSON stream; empty documents are skipped.
+// Decode reads a multi-document YAML or JSON stream; empty documents are skipped. Whole
+// numbers decode as int64, as client-go decodes them.
 func Decode(data []byte) ([]*unstructured.Unstructured, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var objs []*unstructured.Unstructured
 	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 			return objs, nil
 		} else if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := utiljson.Unmarshal(raw, &u.Object); err != nil {
 			return nil, err
 		}
 		if len(u.Object) > 0 {
