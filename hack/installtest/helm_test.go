@@ -16,7 +16,12 @@ const kubeVersion = "--kube-version=1.37.2"
 
 func helmTemplate(t *testing.T, namespace string, args ...string) []*unstructured.Unstructured {
 	t.Helper()
-	objs, err := render.HelmTemplate(namespace, append([]string{kubeVersion}, args...)...)
+	return helmRelease(t, "trainenv", namespace, args...)
+}
+
+func helmRelease(t *testing.T, release, namespace string, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := render.HelmTemplate(release, namespace, append([]string{kubeVersion}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

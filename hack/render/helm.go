@@ -22,10 +22,10 @@ func Helm() (string, error) {
 	return matches[len(matches)-1], nil
 }
 
-// HelmTemplate runs `helm template trainenv charts/trainenv --namespace NS` with extra
+// HelmTemplate runs `helm template RELEASE charts/trainenv --namespace NS` with extra
 // arguments (e.g. --set, --values) and returns the objects, or helm's error output.
-func HelmTemplate(namespace string, args ...string) ([]*unstructured.Unstructured, error) {
-	out, err := RunHelm(append([]string{"template", "trainenv", ChartDir(), "--namespace", namespace}, args...)...)
+func HelmTemplate(release, namespace string, args ...string) ([]*unstructured.Unstructured, error) {
+	out, err := RunHelm(append([]string{"template", release, ChartDir(), "--namespace", namespace}, args...)...)
 	if err != nil {
 		return nil, err
 	}
