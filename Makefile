@@ -130,10 +130,12 @@ registry-server: ## Install the CNCF distribution registry (Debian package docke
 
 ##@ Build
 
+# What the images hold (see Dockerfile); the in-pod tools and the plugin once their commands exist.
+BUILD_TARGETS := manager node-agent $(foreach t,entrypoint preflight kubectl-trainenv,$(if $(wildcard cmd/$(t)),$(t)))
+
 .PHONY: build
-build: generate ## Build the manager and the node agent (cgo: NVML is loaded at run time).
-	go build -o $(BIN)/manager ./cmd
-	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
+build: generate ## Build the binaries with hack/build.sh, the script the Dockerfile runs.
+	for t in $(BUILD_TARGETS); do hack/build.sh $$t $(BIN); done
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
