@@ -66,8 +66,10 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: tidy
-tidy: ## go mod tidy.
+tidy: ## go mod tidy (the operator's module and the check modules under e2e/tools).
 	go mod tidy
+	cd e2e/tools/bundlecheck && go mod tidy
+	cd e2e/tools/promcheck && go mod tidy
 
 .PHONY: verify
 verify: generate manifests helm-sync bundle fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
