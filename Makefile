@@ -148,6 +148,14 @@ install: manifests ## Install the CRDs into the cluster of the current kubeconfi
 	kubectl apply --server-side -f config/crd/bases
 	kubectl get crd clusterimagepolicies.policy.sigstore.dev >/dev/null 2>&1 || kubectl apply --server-side -k config/sigstore
 
+.PHONY: deploy
+deploy: manifests ## Install the operator with kustomize (config/default) into the cluster of the current kubeconfig.
+	kubectl apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove what make deploy installed (the CRD and the environments too).
+	kubectl delete --ignore-not-found -k config/default
+
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconfig.
 	kubectl delete --ignore-not-found -f config/crd/bases

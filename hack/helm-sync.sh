@@ -22,9 +22,11 @@ copy() { # copy SRC DEST_DIR
 for f in "$root"/config/crd/bases/*.yaml; do copy "$f" "$files/crds"; done
 copy "$root/config/sigstore/clusterimagepolicy.yaml" "$files/sigstore"
 copy "$root/config/sigstore/trustroot.yaml" "$files/sigstore"
-copy "$root/config/rbac/role.yaml" "$files/rbac"
-copy "$root/config/rbac/leader_election_role.yaml" "$files/rbac"
-copy "$root/config/rbac/metrics_reader_role.yaml" "$files/rbac"
+# Every Role and ClusterRole of config/rbac (role.yaml is controller-gen's); the chart binds
+# each to the manager, except the metrics reader, which is for Prometheus.
+for f in "$root"/config/rbac/*.yaml; do
+  if grep -Eq '^kind: (Cluster)?Role$' "$f"; then copy "$f" "$files/rbac"; fi
+done
 copy "$root/config/agent/cluster_role.yaml" "$files/agent"
 copy "$root/config/agent/admission_policy.yaml" "$files/agent"
 copy "$root/config/prometheus/prometheus_rule.yaml" "$files/prometheus"
