@@ -6,6 +6,7 @@ ETCD_VERSION ?= v3.6.5
 KWOK_VERSION ?= v0.8.0
 CONTROLLER_GEN_VERSION ?= v0.23.0
 COSIGN_VERSION ?= v2.6.5
+HELM_VERSION ?= v3.22.0
 
 BIN := $(CURDIR)/bin
 # envtest reads kube-apiserver and etcd from here (KUBEBUILDER_ASSETS).
@@ -15,7 +16,17 @@ COSIGN := $(BIN)/cosign
 # Integration tests drive real clients; make test passes their paths and turns them on
 # (without TRAINENV_INTEGRATION they skip; with it, a missing tool fails them).
 INTEGRATION_ENV = TRAINENV_INTEGRATION=1 COSIGN="$(COSIGN)" DOCKER_REGISTRY="$$(command -v docker-registry)"
+HELM := $(BIN)/helm-$(HELM_VERSION)
 IMG ?= trainenv/manager:dev
+
+# The OLM bundle (make bundle). BUNDLE_DIGEST is the manager image's digest: the default is
+# a placeholder so that the checked-in bundle is reproducible; a release sets the digest of
+# the image it pushed (make bundle BUNDLE_DIGEST=sha256:...).
+BUNDLE_VERSION ?= 0.1.0
+BUNDLE_IMAGE ?= trainenv/manager
+BUNDLE_DIGEST ?= sha256:0000000000000000000000000000000000000000000000000000000000000000
+BUNDLE_CHANNELS ?= candidate
+BUNDLE_DEFAULT_CHANNEL ?= candidate
 
 # go-nvml's header marks NVML calls trainenv never makes as deprecated; keep cgo quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
@@ -36,7 +47,16 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=trainenv-manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: helm-sync
+helm-sync: manifests ## Copy the CRDs, RBAC rules, agent policy and alerts from config/ into the Helm chart.
+	hack/helm-sync.sh
+
+.PHONY: bundle
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/.
+	go run ./hack/bundlegen -version $(BUNDLE_VERSION) -image $(BUNDLE_IMAGE) -digest $(BUNDLE_DIGEST) \
+	  -channels $(BUNDLE_CHANNELS) -default-channel $(BUNDLE_DEFAULT_CHANNEL)
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
@@ -51,19 +71,23 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: tidy
-tidy: ## go mod tidy.
+tidy: ## go mod tidy (the operator's module and the check modules under e2e/tools).
 	go mod tidy
+	cd e2e/tools/bundlecheck && go mod tidy
+	cd e2e/tools/promcheck && go mod tidy
 
 .PHONY: verify
-verify: generate manifests fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
+verify: generate manifests helm-sync bundle fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
 	@if [ -n "$$(git status --porcelain)" ]; then \
 	  echo "make verify: the tree is dirty after regenerating; commit the result:"; \
 	  git status --porcelain; git --no-pager diff --stat; exit 1; \
 	fi
 
 .PHONY: test
-test: manifests generate envtest-assets integration-tools access-tools python3 ## Unit, controller (real kube-apiserver and etcd) and integration tests (real cosign, registry, sshd, ssh, ssh-audit, Jupyter).
-	$(INTEGRATION_ENV) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
+test: manifests generate envtest-assets integration-tools access-tools python3 helm ## Unit, controller (real kube-apiserver and etcd), integration (real cosign, registry, sshd, ssh, ssh-audit, Jupyter) and packaging tests.
+	$(INTEGRATION_ENV) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" TRAINENV_REQUIRE_TOOLS=1 \
+	  go test ./... -count=1 -coverprofile cover.out
+	$(MAKE) test-tools
 
 .PHONY: bench
 bench: integration-tools ## Verification benchmarks: trainenv cold and cached, and the cosign CLI, on the real registry.
@@ -72,6 +96,14 @@ bench: integration-tools ## Verification benchmarks: trainenv cold and cached, a
 .PHONY: kyverno-policies
 kyverno-policies: ## Print Kyverno ImageValidatingPolicies mirroring the current cluster's ClusterImagePolicies.
 	@go run ./cmd/kyverno-policies
+
+# The checks that need heavy dependencies run in their own modules under e2e/tools, so that
+# the operator's module stays lean: operator-framework's bundle validators, Prometheus'
+# PromQL parser.
+.PHONY: test-tools
+test-tools: helm ## Validate the OLM bundle (operator-framework validators) and the alert rules (PromQL parser).
+	cd e2e/tools/bundlecheck && go test ./... -count=1
+	cd e2e/tools/promcheck && HELM="$(HELM)" go test ./... -count=1
 
 ##@ Local cluster (no Docker, no cluster of your own)
 
@@ -132,24 +164,12 @@ python3: ## Install python3 (Debian package) if missing: the preflight's torch c
 
 ##@ Build
 
-.PHONY: build
-build: generate ## Build the manager, the node agent and the in-pod preflight (cgo: NVML is loaded at run time), the in-pod entrypoint (static) and the kubectl plugin.
-	go build -o $(BIN)/manager ./cmd
-	go build -ldflags "-s -w" -o $(BIN)/kubectl-trainenv ./cmd/kubectl-trainenv
-	CGO_ENABLED=1 go build -o $(BIN)/node-agent ./cmd/node-agent
-	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(BIN)/entrypoint ./cmd/entrypoint
-	$(MAKE) preflight
+# What the images hold (see Dockerfile); the in-pod tools and the plugin once their commands exist.
+BUILD_TARGETS := manager node-agent entrypoint preflight kubectl-trainenv
 
-# The preflight runs inside users' GPU images. go-nvml reaches libnvidia-ml.so.1 through
-# cgo and dlopen, which a static binary cannot do, so it is the one in-pod tool that is
-# dynamically linked against glibc; CUDA images (and the PyTorch images built on them) are
-# glibc distributions. It needs a glibc at least as new as the build machine's: build
-# release binaries on the oldest glibc supported (e.g. a RHEL/UBI 8 builder, glibc 2.28,
-# covers ubuntu20.04 and ubi8 CUDA images). netgo/osusergo keep the resolver and user
-# lookups in Go, so libc is asked for nothing but threads and dlopen.
-.PHONY: preflight
-preflight: ## Build the in-pod GPU preflight (bin/preflight).
-	CGO_ENABLED=1 go build -tags netgo,osusergo -trimpath -o $(BIN)/preflight ./cmd/preflight
+.PHONY: build
+build: generate ## Build the binaries with hack/build.sh, the script the Dockerfile runs.
+	for t in $(BUILD_TARGETS); do hack/build.sh $$t $(BIN); done
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
@@ -160,11 +180,26 @@ install: manifests ## Install the CRDs into the cluster of the current kubeconfi
 	kubectl apply --server-side -f config/crd/bases
 	kubectl get crd clusterimagepolicies.policy.sigstore.dev >/dev/null 2>&1 || kubectl apply --server-side -k config/sigstore
 
+.PHONY: deploy
+deploy: manifests ## Install the operator with kustomize (config/default) into the cluster of the current kubeconfig.
+	kubectl apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove what make deploy installed (the CRD and the environments too).
+	kubectl delete --ignore-not-found -k config/default
+
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconfig.
 	kubectl delete --ignore-not-found -f config/crd/bases
 
 ##@ Tools (built from the Go module proxy, cached outside the clone by version)
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (pinned by HELM_VERSION).
+
+# The version is in the file name so that changing HELM_VERSION rebuilds it.
+$(HELM):
+	e2e/tools/go-install.sh helm-$(HELM_VERSION) helm.sh/helm/v3/cmd/helm $(HELM_VERSION) $(BIN)
 
 $(CONTROLLER_GEN):
 	e2e/tools/go-install.sh controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen $(CONTROLLER_GEN_VERSION) $(BIN)
