@@ -87,6 +87,11 @@ func installStrategy(objs []*unstructured.Unstructured) (map[string]any, error) 
 	}
 	var permissions, clusterPermissions []any
 	for _, b := range bindingsOf(objs, sa) {
+		if !b.clusterWide && b.namespace != operatorNamespace {
+			// A CSV's permissions are granted in the operator's namespace only: the Role in
+			// policy-controller's namespace is bound by the admin (config/manifests/README.md).
+			continue
+		}
 		role := roles[b.roleKey]
 		if role == nil {
 			return nil, fmt.Errorf("%s binds %s, which config/ does not define", b.binding, b.roleKey)
@@ -105,9 +110,12 @@ func installStrategy(objs []*unstructured.Unstructured) (map[string]any, error) 
 }
 
 type binding struct {
-	binding, roleKey string
-	clusterWide      bool
+	binding, roleKey, namespace string
+	clusterWide                 bool
 }
+
+// operatorNamespace is the namespace config/ installs the manager in.
+const operatorNamespace = "trainenv-system"
 
 // bindingsOf lists the (Cluster)RoleBindings whose subjects include the service account.
 func bindingsOf(objs []*unstructured.Unstructured, sa string) []binding {
@@ -126,7 +134,7 @@ func bindingsOf(objs []*unstructured.Unstructured, sa string) []binding {
 		kind, _, _ := unstructured.NestedString(o.Object, "roleRef", "kind")
 		name, _, _ := unstructured.NestedString(o.Object, "roleRef", "name")
 		out = append(out, binding{binding: o.GetKind() + "/" + o.GetName(), roleKey: kind + "/" + name,
-			clusterWide: o.GetKind() == "ClusterRoleBinding"})
+			namespace: o.GetNamespace(), clusterWide: o.GetKind() == "ClusterRoleBinding"})
 	}
 	return out
 }
