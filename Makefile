@@ -58,6 +58,10 @@ bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from c
 	go run ./hack/bundlegen -version $(BUNDLE_VERSION) -image $(BUNDLE_IMAGE) -digest $(BUNDLE_DIGEST) \
 	  -channels $(BUNDLE_CHANNELS) -default-channel $(BUNDLE_DEFAULT_CHANNEL)
 
+.PHONY: docs
+docs: manifests ## Generate docs/api.md, the API reference, from the CRDs (hack/apidocs).
+	go run ./hack/apidocs -crds config/crd/bases -out docs/api.md
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object paths="./..."
@@ -77,7 +81,7 @@ tidy: ## go mod tidy (the operator's module and the check modules under e2e/tool
 	cd e2e/tools/promcheck && go mod tidy
 
 .PHONY: verify
-verify: generate manifests helm-sync bundle fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
+verify: generate manifests helm-sync bundle docs fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
 	@if [ -n "$$(git status --porcelain)" ]; then \
 	  echo "make verify: the tree is dirty after regenerating; commit the result:"; \
 	  git status --porcelain; git --no-pager diff --stat; exit 1; \
