@@ -88,7 +88,7 @@ func Check(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, nodes []corev1.Node) R
 	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: msg, Nodes: names}
 }
 
-// summarize groups nodes by driver and CUDA version: "3 nodes with driver 535.104.5 (CUDA
+// summarize groups nodes by driver and CUDA version: "3 nodes with driver 535.104.05 (CUDA
 // 12.2), 1 node with no GPU facts"; with arch, by compute capability too.
 func summarize(nodes []*corev1.Node, arch bool) string {
 	counts := map[string]int{}
@@ -97,9 +97,9 @@ func summarize(nodes []*corev1.Node, arch bool) string {
 		key := "no GPU driver facts (no GPU Feature Discovery or trainenv agent labels)"
 		switch {
 		case arch && (f.Driver != nil || f.CUDA != nil || f.Arch != nil):
-			key = fmt.Sprintf("driver %s (CUDA %s) and GPUs of compute capability %s", orUnknown(f.Driver), orUnknown(f.CUDA), orUnknown(f.Arch))
+			key = fmt.Sprintf("driver %s (CUDA %s) and GPUs of compute capability %s", driverString(f.Driver), orUnknown(f.CUDA), orUnknown(f.Arch))
 		case f.Driver != nil || f.CUDA != nil:
-			key = fmt.Sprintf("driver %s (CUDA %s)", orUnknown(f.Driver), orUnknown(f.CUDA))
+			key = fmt.Sprintf("driver %s (CUDA %s)", driverString(f.Driver), orUnknown(f.CUDA))
 		}
 		counts[key]++
 	}
@@ -132,6 +132,15 @@ func constrainsArch(rs cuda.Requirements) bool {
 		}
 	}
 	return false
+}
+
+// driverString writes a driver version as NVIDIA does, with a two-digit revision
+// (470.256.02, not 470.256.2), so that users recognise it.
+func driverString(v cuda.Version) string {
+	if len(v) != 3 {
+		return orUnknown(v)
+	}
+	return fmt.Sprintf("%d.%d.%02d", v[0], v[1], v[2])
 }
 
 func orUnknown(v cuda.Version) string {

@@ -120,7 +120,7 @@ func TestNoCompatibleNodeMessageNamesRequirementAndCluster(t *testing.T) {
 	g.Expect(r.OK).To(BeFalse())
 	g.Expect(r.Reason).To(Equal(trainenvv1.ReasonNoCompatibleNode))
 	g.Expect(r.Message).To(Equal(`the image needs "cuda>=12.8" (from the image's NVIDIA_REQUIRE_CUDA); the cluster has ` +
-		`1 node with driver 470.239.6 (CUDA 11.4) and 2 nodes with driver 535.183.1 (CUDA 12.2) and ` +
+		`1 node with driver 470.239.06 (CUDA 11.4) and 2 nodes with driver 535.183.01 (CUDA 12.2) and ` +
 		`1 node with no GPU driver facts (no GPU Feature Discovery or trainenv agent labels). ` +
 		`Use an image built for an older CUDA, or ask the platform team for a newer driver`))
 }

@@ -57,7 +57,7 @@ func TestTorchArchListExcludesComputeCapability(t *testing.T) {
 		r := compat.Check(gpu1, requirements(t, "cuda>=12.4", arch), nodes[:1])
 		g.Expect(r.Reason).To(Equal(trainenvv1.ReasonNoCompatibleNode))
 		g.Expect(r.Message).To(ContainSubstring(`"arch>=8.0,arch<10.0"`))
-		g.Expect(r.Message).To(ContainSubstring("1 node with driver 570.124.6 (CUDA 12.8) and GPUs of compute capability 10.0"))
+		g.Expect(r.Message).To(ContainSubstring("1 node with driver 570.124.06 (CUDA 12.8) and GPUs of compute capability 10.0"))
 	})
 }
 

@@ -32,8 +32,8 @@ func TestCUDARequirementGatesAndPlacesTheWorkload(t *testing.T) {
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionFalse, trainenvv1.ReasonNoCompatibleNode))
 	msg := condition(te, trainenvv1.ConditionCompatible).Message
 	g.Expect(msg).To(ContainSubstring(`"cuda>=12.8 brand=tesla,driver>=535,driver<536"`))
-	g.Expect(msg).To(ContainSubstring("driver 535.104.5 (CUDA 12.2)"))
-	g.Expect(msg).To(ContainSubstring("driver 470.239.6 (CUDA 11.4)"))
+	g.Expect(msg).To(ContainSubstring("driver 535.104.05 (CUDA 12.2)"))
+	g.Expect(msg).To(ContainSubstring("driver 470.239.06 (CUDA 11.4)"))
 	g.Expect(te.Status.Phase).To(Equal(trainenvv1.PhaseFailed))
 	_, err = f.statefulSet(te)
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no pod while nothing can fit")
