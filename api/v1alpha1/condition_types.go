@@ -13,6 +13,11 @@ const (
 	ReasonReady = "Ready"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
+	// ReasonIdleSuspended (Ready and WorkloadReady): suspended because nobody used the
+	// environment for spec.idleSuspend.afterMinutes; `kubectl trainenv resume NAME` resumes.
+	ReasonIdleSuspended = "IdleSuspended"
+	// ReasonResumed is the reason of the event that marks the end of an idle suspension.
+	ReasonResumed = "Resumed"
 	// ReasonProgressing: the environment is moving towards Ready; nothing needs doing.
 	ReasonProgressing = "Progressing"
 )

@@ -16,7 +16,8 @@ const (
 	PhaseStarting Phase = "Starting"
 	// PhaseRunning: the pod is ready.
 	PhaseRunning Phase = "Running"
-	// PhaseSuspended: spec.suspend is true; GPUs are free, the workspace is kept.
+	// PhaseSuspended: spec.suspend is true, or the environment was idle (spec.idleSuspend);
+	// GPUs are free, the workspace is kept.
 	PhaseSuspended Phase = "Suspended"
 	// PhaseFailed: the environment cannot progress until the user acts (see conditions).
 	PhaseFailed Phase = "Failed"
@@ -74,6 +75,33 @@ type TrainingEnvironmentStatus struct {
 	// once it has run.
 	// +optional
 	Preflight *PreflightStatus `json:"preflight,omitempty"`
+
+	// IdleSuspension records the last suspension for idleness (spec.idleSuspend), and
+	// whether the environment has been resumed since.
+	// +optional
+	IdleSuspension *IdleSuspensionStatus `json:"idleSuspension,omitempty"`
+}
+
+// AnnotationResumeRequestedAt, set to an RFC 3339 time by `kubectl trainenv resume`, resumes
+// an environment suspended for idleness when it is later than
+// status.idleSuspension.suspendedAt. Metadata, not spec: the plugin asks, the user's spec
+// stays as the user wrote it.
+const AnnotationResumeRequestedAt = "trainenv.io/resume-requested-at"
+
+// IdleSuspensionStatus is a suspension for idleness.
+type IdleSuspensionStatus struct {
+	// SuspendedAt is when the environment's entrypoint found it idle and stopped (the main
+	// container's termination time, as the kubelet recorded it). A resume request must be
+	// later.
+	SuspendedAt metav1.Time `json:"suspendedAt"`
+	// Message is the entrypoint's account, e.g. "trainenv: idle for 2h0m0s: no SSH session,
+	// no terminal and no busy kernel since 2026-11-23T10:00:00Z".
+	// +optional
+	Message string `json:"message,omitempty"`
+	// ResumedAt is when the environment was resumed (`kubectl trainenv resume`, spec.suspend,
+	// or spec.idleSuspend removed). Unset while it is suspended.
+	// +optional
+	ResumedAt *metav1.Time `json:"resumedAt,omitempty"`
 }
 
 // AccessStatus is what clients need to reach the environment.

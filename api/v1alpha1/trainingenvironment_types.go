@@ -20,6 +20,7 @@ const (
 
 // TrainingEnvironmentSpec is the desired environment: which image, on how many GPUs, reached how.
 // +kubebuilder:validation:XValidation:rule="!has(self.ssh) || !self.ssh.enabled || has(self.ssh.authorizedKeysSecretRef)",message="ssh.enabled requires ssh.authorizedKeysSecretRef: SSH is key-only, name the Secret holding the authorized_keys"
+// +kubebuilder:validation:XValidation:rule="!has(self.idleSuspend) || (has(self.ssh) && self.ssh.enabled) || (has(self.jupyter) && self.jupyter.enabled)",message="idleSuspend needs ssh or jupyter enabled: idleness is measured by SSH sessions, Jupyter terminals and busy kernels"
 type TrainingEnvironmentSpec struct {
 	// Image is the container image, by tag (registry/repo:tag) or by digest
 	// (registry/repo@sha256:...). The controller resolves a tag to a digest and the
@@ -94,10 +95,33 @@ type TrainingEnvironmentSpec struct {
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
+	// IdleSuspend opts into suspending the environment when nobody has used it for a while.
+	// Omitted: never, so that long-running work is not stopped by surprise.
+	// +optional
+	IdleSuspend *IdleSuspendSpec `json:"idleSuspend,omitempty"`
+
 	// Trust says what happens to a running environment whose image loses its verification.
 	// Who and what is trusted is cluster policy (ClusterImagePolicy), never set here.
 	// +optional
 	Trust *TrustSpec `json:"trust,omitempty"`
+}
+
+// IdleSuspendSpec suspends an environment nobody uses, to free its GPUs.
+//
+// The environment is idle while it has no SSH session (a shell, VS Code, a tunnel: any open
+// connection to sshd), no open Jupyter terminal (open counts, even when quiet: a training
+// run in it may print nothing for hours) and no busy kernel, and the Jupyter server sees
+// no other use. Kernel activity alone is not the measure: training over SSH or in a
+// terminal keeps the environment up. When idle for AfterMinutes, it is suspended as with
+// spec.suspend (GPUs freed, workspace kept, status.idleSuspension says when and why), and
+// stays suspended until `kubectl trainenv resume NAME`, or spec.suspend set to true and
+// back, or this field removed. The spec is never changed by the operator.
+type IdleSuspendSpec struct {
+	// AfterMinutes is how long the environment must be idle before it is suspended.
+	// +required
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=10080
+	AfterMinutes int32 `json:"afterMinutes"`
 }
 
 // VerificationLossPolicy says what happens to a running workload whose pinned digest no

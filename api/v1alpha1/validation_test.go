@@ -92,6 +92,8 @@ func TestDefaultsAreApplied(t *testing.T) {
 		"jupyter":   map[string]any{"enabled": true},
 		"workspace": map[string]any{"size": "50Gi"},
 		"trust":     map[string]any{},
+		// Opt-in only: accepted with something to watch (SSH, Jupyter).
+		"idleSuspend": map[string]any{"afterMinutes": 120},
 	})
 	g.Expect(create(u)).To(Succeed())
 	te := &trainenvv1.TrainingEnvironment{}
@@ -110,6 +112,7 @@ func TestDefaultsAreApplied(t *testing.T) {
 	g.Expect(te.Spec.Workspace.MountPath).To(Equal("/workspace"))
 	g.Expect(*te.Spec.Workspace.KeepOnDelete).To(BeTrue())
 	g.Expect(te.Spec.Trust.OnVerificationLoss).To(Equal(trainenvv1.VerificationLossKeep), "a running workload is kept unless asked")
+	g.Expect(te.Spec.IdleSuspend).To(Equal(&trainenvv1.IdleSuspendSpec{AfterMinutes: 120}))
 }
 
 func TestInvalidSpecsAreRejectedWithReadableMessages(t *testing.T) {
@@ -137,6 +140,9 @@ func TestInvalidSpecsAreRejectedWithReadableMessages(t *testing.T) {
 		{"culling too soon", map[string]any{"image": image, "jupyter": map[string]any{"enabled": true, "cullIdleKernelsAfterSeconds": 10}}, "greater than or equal to 300"},
 		{"relative mount path", map[string]any{"image": image, "workspace": map[string]any{"size": "1Gi", "mountPath": "workspace"}}, "spec.workspace.mountPath in body should match"},
 		{"jupyter without enabled", map[string]any{"image": image, "jupyter": map[string]any{}}, "spec.jupyter.enabled: Required value"},
+		{"idle suspend too soon", map[string]any{"image": image, "jupyter": map[string]any{"enabled": true}, "idleSuspend": map[string]any{"afterMinutes": 5}}, "spec.idleSuspend.afterMinutes in body should be greater than or equal to 30"},
+		{"idle suspend without a time", map[string]any{"image": image, "jupyter": map[string]any{"enabled": true}, "idleSuspend": map[string]any{}}, "spec.idleSuspend.afterMinutes: Required value"},
+		{"idle suspend with nothing to watch", map[string]any{"image": image, "jupyter": map[string]any{"enabled": false}, "idleSuspend": map[string]any{"afterMinutes": 60}}, "idleSuspend needs ssh or jupyter enabled"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,5 +1,5 @@
 // Command kubectl-trainenv is the kubectl plugin of trainenv: `kubectl trainenv connect`,
-// `ssh-config` and `ssh-proxy` (see internal/plugin).
+// `ssh-config`, `ssh-proxy` and `resume` (see internal/plugin).
 package main
 
 import (

@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -27,8 +25,10 @@ import (
 const (
 	// accessSecretRetry is how long to wait for a missing user Secret to be created.
 	accessSecretRetry = 30 * time.Second
-	// authorizedKeysRecheck is how often the authorized_keys Secret is read again: it is
-	// not watched (see above), so an edit is noticed within this period.
+	// authorizedKeysRecheck is how often the authorized_keys Secret is read again for its
+	// check and the fingerprints in status: it is not watched (see above), so an edit shows
+	// in status within this period. The pod itself follows the Secret sooner (the kubelet
+	// refreshes the volume, the entrypoint copies it for sshd), without a restart.
 	authorizedKeysRecheck = 5 * time.Minute
 )
 
@@ -63,12 +63,8 @@ func (r *TrainingEnvironmentReconciler) ensureAccess(ctx context.Context, p *pas
 		return err
 	}
 	st.SSH = ssh
-	fingerprints, hash, err := r.readAuthorizedKeys(ctx, p)
-	if err != nil {
-		return err
-	}
-	ssh.AuthorizedKeys, p.authorizedKeysHash = fingerprints, hash
-	return nil
+	ssh.AuthorizedKeys, err = r.readAuthorizedKeys(ctx, p)
+	return err
 }
 
 // ensureJupyterToken returns the Secret key of the Jupyter token, generating the Secret
@@ -88,15 +84,15 @@ func (r *TrainingEnvironmentReconciler) ensureJupyterToken(ctx context.Context, 
 }
 
 // readAuthorizedKeys reads and checks the user's authorized_keys, returning the keys'
-// fingerprints and a hash of the file for the pod template.
-func (r *TrainingEnvironmentReconciler) readAuthorizedKeys(ctx context.Context, p *pass) ([]string, string, error) {
+// fingerprints.
+func (r *TrainingEnvironmentReconciler) readAuthorizedKeys(ctx context.Context, p *pass) ([]string, error) {
 	te := p.te
 	// Re-read periodically in every outcome: an edit of the Secret starts no pass.
 	p.requeueAfter(authorizedKeysRecheck)
 	ref := workload.AuthorizedKeysRef(te)
 	data, err := r.userSecretKey(ctx, te, ref, trainenvv1.ReasonAuthorizedKeysNotFound, "the SSH authorized_keys", "spec.ssh.authorizedKeysSecretRef")
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	fingerprints, err := access.ParseAuthorizedKeys(data)
 	if err != nil {
@@ -104,10 +100,9 @@ func (r *TrainingEnvironmentReconciler) readAuthorizedKeys(ctx context.Context, 
 		if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonInvalidAuthorizedKeys, msg) {
 			r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonInvalidAuthorizedKeys, "CheckAccess", "%s", msg)
 		}
-		return nil, "", reconcileerror.NewStalled(trainenvv1.ReasonInvalidAuthorizedKeys, "%s", msg)
+		return nil, reconcileerror.NewStalled(trainenvv1.ReasonInvalidAuthorizedKeys, "%s", msg)
 	}
-	sum := sha256.Sum256(data)
-	return fingerprints, hex.EncodeToString(sum[:8]), nil
+	return fingerprints, nil
 }
 
 // userSecretKey reads a key of a Secret the user manages. A missing Secret or key is

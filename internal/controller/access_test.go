@@ -142,16 +142,30 @@ func TestMissingAndInvalidAuthorizedKeysHoldTheWorkload(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	sts, err := f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	first := sts.Spec.Template.Annotations[workload.AnnotationAuthorizedKeysHash]
-	g.Expect(first).NotTo(BeEmpty())
 
-	// A new key restarts the pod (the entrypoint copies the file at start).
-	f.putSecret("keys-keys", map[string]string{"authorized_keys": authorizedKey(t)})
+	// A new key leaves the workload alone (the entrypoint follows the mounted Secret in
+	// the running pod: a restart would kill training); status names the keys now allowed.
+	added := authorizedKey(t)
+	f.putSecret("keys-keys", map[string]string{"authorized_keys": added})
+	res, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	again, err := f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(again.ResourceVersion).To(Equal(sts.ResourceVersion), "no StatefulSet write: the pod is not restarted")
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(added))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(te.Status.Access.SSH.AuthorizedKeys).To(Equal([]string{ssh.FingerprintSHA256(pub)}))
+	g.Expect(res.RequeueAfter).To(Equal(5*time.Minute), "re-read for status")
+
+	// An invalid edit is still reported, with the pod left running.
+	f.putSecret("keys-keys", map[string]string{"authorized_keys": added + "ssh-ed25519 AAAAbroken bob\n"})
 	_, err, te = f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	sts, err = f.statefulSet(te)
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonInvalidAuthorizedKeys))
+	g.Expect(condition(te, trainenvv1.ConditionWorkloadReady).Message).To(ContainSubstring("line 2:"))
+	again, err = f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(sts.Spec.Template.Annotations[workload.AnnotationAuthorizedKeysHash]).NotTo(Equal(first))
+	g.Expect(*again.Spec.Replicas).To(BeEquivalentTo(1))
 }
 
 func TestUserJupyterTokenIsReferencedNotGenerated(t *testing.T) {

@@ -52,6 +52,9 @@ func summarize(te *trainenvv1.TrainingEnvironment, passErr error) {
 		te.Status.Phase = trainenvv1.PhaseSuspended
 		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonSuspended,
 			"suspended as asked: GPUs are free and the workspace is kept; set spec.suspend to false to resume")
+	case w != nil && w.Reason == trainenvv1.ReasonIdleSuspended:
+		te.Status.Phase = trainenvv1.PhaseSuspended
+		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonIdleSuspended, w.Message)
 	case w != nil && w.Status == metav1.ConditionTrue:
 		te.Status.Phase = trainenvv1.PhaseRunning
 		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonReady,

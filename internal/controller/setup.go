@@ -29,7 +29,9 @@ func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		Named("trainingenvironment").
 		WithOptions(opts).
 		// Status writes do not bump the generation: our own patches start no new pass.
-		For(&trainenvv1.TrainingEnvironment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Annotations do not either; the resume request of `kubectl trainenv resume` is one.
+		For(&trainenvv1.TrainingEnvironment{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.NetworkPolicy{}).

@@ -60,8 +60,6 @@ type pass struct {
 	keychain authn.Keychain
 	// affinity admits exactly the compatible nodes, set by the compatibility step.
 	affinity []corev1.NodeSelectorTerm
-	// authorizedKeysHash is a hash of the SSH authorized_keys, set by the access step.
-	authorizedKeysHash string
 	// cudaRequirements are the requirements affinity was computed from, for the preflight.
 	cudaRequirements []string
 	// result collects the requeue wishes of the steps (the earliest wins).

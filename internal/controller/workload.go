@@ -35,13 +35,16 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 	}); err != nil {
 		return err
 	}
+	if err := r.updateIdleSuspension(ctx, te); err != nil {
+		return err
+	}
 	// A suspended environment runs no pod: nothing to wait for.
-	if err := r.ensureAccess(ctx, p); err != nil && !te.Spec.Suspend {
+	if err := r.ensureAccess(ctx, p); err != nil && !te.Spec.Suspend && !idleSuspended(te) {
 		return err
 	}
 	sts := workload.StatefulSet(te, workload.Inputs{
 		PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage, CUDARequirements: p.cudaRequirements,
-		AuthorizedKeysHash: p.authorizedKeysHash,
+		IdleSuspended: idleSuspended(te),
 	})
 	if err := r.ensureOwned(ctx, te, sts, func(live, desired client.Object) {
 		l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
@@ -132,9 +135,11 @@ func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te 
 
 // observePod reports WorkloadReady from the environment's pod.
 func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trainenvv1.TrainingEnvironment, pinned string) error {
-	if te.Spec.Suspend {
+	if te.Spec.Suspend || idleSuspended(te) {
 		te.Status.NodeName, te.Status.PodName, te.Status.Connect, te.Status.Preflight = "", "", nil, nil
-		if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonWorkloadSuspended,
+		if !te.Spec.Suspend { // the event was emitted when the idle exit was recorded
+			setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonIdleSuspended, idleSuspendedMessage(te))
+		} else if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonWorkloadSuspended,
 			"scaled to zero because spec.suspend is true") {
 			r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonSuspended, "Suspend", "suspended: GPUs freed, workspace kept")
 		}

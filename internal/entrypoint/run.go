@@ -25,6 +25,8 @@ type Paths struct {
 	// SSHD is the sshd binary; empty: looked up in the image.
 	SSHD                 string
 	SSHPort, JupyterPort int
+	// KeySyncEvery is how often AuthorizedKeys is copied again for sshd (0: DefaultKeySyncEvery).
+	KeySyncEvery time.Duration
 }
 
 // DefaultPaths are the paths inside the environment's container.
@@ -38,6 +40,7 @@ func DefaultPaths() Paths {
 		ProcDir:        "/proc",
 		SSHPort:        access.SSHPort,
 		JupyterPort:    access.JupyterPort,
+		KeySyncEvery:   DefaultKeySyncEvery,
 	}
 }
 
@@ -68,6 +71,11 @@ func Run(p Paths, log io.Writer) int {
 
 func supervise(cfg access.Config, p Paths, pl *plan, log io.Writer) int {
 	sup := &Supervisor{Services: pl.services, TerminationLog: p.TerminationLog, Grace: Grace, Log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if pl.keySync != nil {
+		go pl.keySync.Run(ctx)
+	}
 	watched := pl.probes.SSH != nil || pl.probes.Jupyter != nil
 	if cfg.IdleSuspendAfterSeconds > 0 && !watched {
 		// The image's own command has no activity to watch: it is never idle.
@@ -76,8 +84,6 @@ func supervise(cfg access.Config, p Paths, pl *plan, log io.Writer) int {
 	if cfg.IdleSuspendAfterSeconds > 0 && watched {
 		after := time.Duration(cfg.IdleSuspendAfterSeconds) * time.Second
 		stop := make(chan string, 1)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		m := IdleMonitor{Prober: pl.probes, After: after, Every: min(max(after/10, time.Second), time.Minute), Log: log}
 		go func() {
 			if reason := m.Run(ctx); reason != "" {
@@ -93,6 +99,8 @@ func supervise(cfg access.Config, p Paths, pl *plan, log io.Writer) int {
 type plan struct {
 	services []Service
 	probes   Probes
+	// keySync keeps sshd's authorized_keys in step with the Secret (SSH only).
+	keySync *KeySync
 }
 
 // prepare writes the configurations and returns the services; its errors are the
@@ -107,11 +115,16 @@ func prepare(cfg access.Config, p Paths, log io.Writer) (*plan, error) {
 	}
 	pl := &plan{}
 	if cfg.SSH != nil {
-		svc, err := prepareSSH(*cfg.SSH, p, uid, gid, log)
+		svc, authorizedKeys, err := prepareSSH(*cfg.SSH, p, uid, gid, log)
 		if err != nil {
 			return nil, fmt.Errorf("ssh: %w", err)
 		}
 		pl.services = append(pl.services, svc)
+		every := p.KeySyncEvery
+		if every <= 0 {
+			every = DefaultKeySyncEvery
+		}
+		pl.keySync = &KeySync{From: p.AuthorizedKeys, To: authorizedKeys, Every: every, Log: log}
 		pl.probes.SSH = &SSHProbe{ProcDir: p.ProcDir, Port: uint16(p.SSHPort)}
 	}
 	if cfg.Jupyter != nil {

@@ -15,28 +15,29 @@ import (
 
 // prepareSSH copies the host keys and authorized_keys into a private directory (Secret
 // volumes are group-readable under fsGroup, and sshd refuses such keys), writes
-// sshd_config, checks it with `sshd -t` and returns sshd as a service.
-func prepareSSH(cfg access.SSHConfig, p Paths, uid, gid int, log io.Writer) (Service, error) {
+// sshd_config, checks it with `sshd -t` and returns sshd as a service and the path of its
+// authorized_keys (kept in step with the Secret by KeySync).
+func prepareSSH(cfg access.SSHConfig, p Paths, uid, gid int, log io.Writer) (Service, string, error) {
 	user, err := ensureUser(p.Passwd, uid, gid, os.Getenv("HOME"))
 	if err != nil {
-		return Service{}, err
+		return Service{}, "", err
 	}
 	sshd, err := findSSHD(p.SSHD)
 	if err != nil {
-		return Service{}, err
+		return Service{}, "", err
 	}
 	dir := access.RuntimeSSHDir(p.RuntimeDir)
 	if err := privateDir(dir); err != nil {
-		return Service{}, err
+		return Service{}, "", err
 	}
 	for _, k := range access.ServedHostKeyFiles {
 		if err := copyPrivate(filepath.Join(p.HostKeysDir, k), filepath.Join(dir, k)); err != nil {
-			return Service{}, fmt.Errorf("host key (the environment's host-key Secret): %w", err)
+			return Service{}, "", fmt.Errorf("host key (the environment's host-key Secret): %w", err)
 		}
 	}
 	rt := access.DefaultSSHDRuntime(user.Name, dir)
 	if err := copyPrivate(p.AuthorizedKeys, rt.AuthorizedKeys); err != nil {
-		return Service{}, fmt.Errorf("authorized keys (the Secret named in spec.ssh.authorizedKeysSecretRef): %w", err)
+		return Service{}, "", fmt.Errorf("authorized keys (the Secret named in spec.ssh.authorizedKeysSecretRef): %w", err)
 	}
 	rt.Port = p.SSHPort
 	if ok, why := strictModesOK(rt.AuthorizedKeys, uid, user.Home); !ok {
@@ -53,18 +54,18 @@ func prepareSSH(cfg access.SSHConfig, p Paths, uid, gid int, log io.Writer) (Ser
 	}
 	conf, err := access.SSHDConfig(cfg, rt)
 	if err != nil {
-		return Service{}, err
+		return Service{}, "", err
 	}
 	path := filepath.Join(dir, "sshd_config")
 	if err := writePrivate(path, []byte(conf)); err != nil {
-		return Service{}, err
+		return Service{}, "", err
 	}
 	// No reaper runs yet: exec's own Wait is safe here.
 	if out, err := exec.Command(sshd, "-t", "-f", path).CombinedOutput(); err != nil {
-		return Service{}, fmt.Errorf("sshd rejects its configuration (%v): %s", err, strings.TrimSpace(string(out)))
+		return Service{}, "", fmt.Errorf("sshd rejects its configuration (%v): %s", err, strings.TrimSpace(string(out)))
 	}
 	env := slices.DeleteFunc(serverEnv(), func(kv string) bool { return envName(kv) == access.JupyterTokenEnv })
-	return Service{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", path}, Env: env}, nil
+	return Service{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", path}, Env: env}, rt.AuthorizedKeys, nil
 }
 
 func findSSHD(configured string) (string, error) {

@@ -77,6 +77,10 @@ func (c *clients) runningPod(ctx context.Context, name string) (*corev1.Pod, err
 	if te.Spec.Suspend {
 		return nil, fmt.Errorf("environment %s is suspended; set spec.suspend to false", name)
 	}
+	if is := te.Status.IdleSuspension; is != nil && is.ResumedAt == nil {
+		return nil, fmt.Errorf("environment %s was suspended because nobody used it (%s); resume it with: kubectl trainenv resume %s -n %s",
+			name, is.Message, name, c.namespace)
+	}
 	podName := te.Status.PodName
 	if podName == "" {
 		podName = workload.PodName(te)

@@ -23,6 +23,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newConnectCommand(flags, streams), newSSHConfigCommand(flags, streams), newSSHProxyCommand(flags, streams))
+	root.AddCommand(newConnectCommand(flags, streams), newSSHConfigCommand(flags, streams), newSSHProxyCommand(flags, streams),
+		newResumeCommand(flags, streams))
 	return root
 }

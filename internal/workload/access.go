@@ -19,11 +19,6 @@ import (
 // Jupyter, both on 127.0.0.1 (port-forward reaches the pod's loopback; other pods do not).
 
 const (
-	// AnnotationAuthorizedKeysHash on the pod template carries a hash of the authorized_keys
-	// the pod was started with: the entrypoint copies the file at start, so a changed
-	// Secret must restart the pod to take effect.
-	AnnotationAuthorizedKeysHash = "trainenv.io/authorized-keys-hash"
-
 	// DefaultAuthorizedKeysKey is the default key of spec.ssh.authorizedKeysSecretRef.
 	DefaultAuthorizedKeysKey = "authorized_keys"
 
@@ -95,6 +90,9 @@ func AccessConfig(te *trainenvv1.TrainingEnvironment) access.Config {
 			CullIdleKernelsAfterSeconds:  ptr.Deref(j.CullIdleKernelsAfterSeconds, 0),
 		}
 	}
+	if is := te.Spec.IdleSuspend; is != nil && is.AfterMinutes > 0 {
+		c.IdleSuspendAfterSeconds = int64(is.AfterMinutes) * 60
+	}
 	return c
 }
 
@@ -152,14 +150,6 @@ func withSSH(spec *corev1.PodSpec, c *corev1.Container, te *trainenvv1.TrainingE
 	addMount(c, corev1.VolumeMount{Name: hostKeysVolume, MountPath: access.HostKeysDir, ReadOnly: true})
 	addMount(c, corev1.VolumeMount{Name: authorizedKeysVolume, MountPath: access.AuthorizedKeysDir, ReadOnly: true})
 	c.Ports = append(c.Ports, corev1.ContainerPort{Name: "ssh", ContainerPort: access.SSHPort, Protocol: corev1.ProtocolTCP})
-}
-
-// accessAnnotations are the pod template's annotations for the access inputs.
-func accessAnnotations(in Inputs) map[string]string {
-	if in.AuthorizedKeysHash == "" {
-		return nil
-	}
-	return map[string]string{AnnotationAuthorizedKeysHash: in.AuthorizedKeysHash}
 }
 
 // addMount adds m unless the container already mounts something at its path (the tools

@@ -33,7 +33,7 @@ func env(c corev1.Container, name string) *corev1.EnvVar {
 
 func TestJupyterAndSSHRunTheEntrypointWithSecretsMounted(t *testing.T) {
 	g := NewWithT(t)
-	sts := workload.StatefulSet(environment(withJupyterAndSSH), workload.Inputs{PinnedImage: pinned, ToolsImage: tools, AuthorizedKeysHash: "abc"})
+	sts := workload.StatefulSet(environment(withJupyterAndSSH), workload.Inputs{PinnedImage: pinned, ToolsImage: tools})
 	pod := sts.Spec.Template.Spec
 	c := pod.Containers[0]
 
@@ -70,7 +70,7 @@ func TestJupyterAndSSHRunTheEntrypointWithSecretsMounted(t *testing.T) {
 	}))
 	// Nested mounts come after the tools volume they are nested in.
 	g.Expect(c.VolumeMounts[2].MountPath).To(Equal(workload.ToolsMountPath))
-	g.Expect(sts.Spec.Template.Annotations).To(HaveKeyWithValue(workload.AnnotationAuthorizedKeysHash, "abc"))
+	g.Expect(sts.Spec.Template.Annotations).To(BeEmpty(), "nothing of the authorized_keys in the template: a new key must not restart the pod")
 }
 
 func TestHomeIsAnEmptyDirWithoutWorkspaceAndUserTokenIsReferenced(t *testing.T) {
@@ -97,12 +97,29 @@ func TestNoAccessKeepsTheImageCommand(t *testing.T) {
 	g.Expect(env(c, access.ConfigEnv)).To(BeNil())
 }
 
-func TestAuthorizedKeysHashRollsThePod(t *testing.T) {
+// Idle suspension is opt-in: the entrypoint is told the setting in seconds; without it, it
+// never stops the environment. An idle-suspended environment scales to zero with the
+// spec untouched.
+func TestIdleSuspendReachesTheEntrypointAndScalesToZero(t *testing.T) {
 	g := NewWithT(t)
-	te := environment(withJupyterAndSSH)
-	a := workload.SpecHash(workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools, AuthorizedKeysHash: "a"}).Spec)
-	b := workload.SpecHash(workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools, AuthorizedKeysHash: "b"}).Spec)
-	g.Expect(a).NotTo(Equal(b))
+	config := func(te *trainenvv1.TrainingEnvironment) access.Config {
+		c := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec.Template.Spec.Containers[0]
+		cfg, err := access.Decode(env(c, access.ConfigEnv).Value)
+		g.Expect(err).NotTo(HaveOccurred())
+		return cfg
+	}
+	g.Expect(config(environment(withJupyterAndSSH)).IdleSuspendAfterSeconds).To(BeZero())
+	te := environment(withJupyterAndSSH, func(te *trainenvv1.TrainingEnvironment) {
+		te.Spec.IdleSuspend = &trainenvv1.IdleSuspendSpec{AfterMinutes: 90}
+	})
+	g.Expect(config(te).IdleSuspendAfterSeconds).To(BeEquivalentTo(90 * 60))
+
+	running := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools})
+	suspended := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools, IdleSuspended: true})
+	g.Expect(*running.Spec.Replicas).To(BeEquivalentTo(1))
+	g.Expect(*suspended.Spec.Replicas).To(BeEquivalentTo(0))
+	g.Expect(suspended.Spec.Template).To(Equal(running.Spec.Template), "resuming starts the same pod")
+	g.Expect(te.Spec.Suspend).To(BeFalse())
 }
 
 func TestNetworkPolicyDeniesAllIngressToThePod(t *testing.T) {

@@ -20,9 +20,9 @@ type Inputs struct {
 	// ToolsImage is the operator's own image (by digest in production), which carries the
 	// in-pod entrypoint and preflight; an init container copies them into the pod.
 	ToolsImage string
-	// AuthorizedKeysHash is a hash of the authorized_keys the controller read (SSH only);
-	// it goes into the pod template so that a changed Secret restarts the pod.
-	AuthorizedKeysHash string
+	// IdleSuspended: the environment was found idle (spec.idleSuspend) and not resumed
+	// since; it is scaled to zero as if spec.suspend were true, without touching the spec.
+	IdleSuspended bool
 	// CUDARequirements are the CUDA requirements the affinity was computed from (already
 	// relaxed for minor-version compatibility); the preflight checks them again on the node.
 	CUDARequirements []string
@@ -33,11 +33,14 @@ type Inputs struct {
 // A StatefulSet of one replica rather than a bare Pod: its controller recreates the pod
 // after an eviction or node loss, and it never runs two pods at once (a Deployment's
 // rolling update would surge a second pod onto the ReadWriteOnce workspace and hold a
-// second set of GPUs). Suspend is replicas: 0.
+// second set of GPUs). Suspend (asked, or for idleness) is replicas: 0.
+//
+// The authorized_keys Secret is not part of the template: the entrypoint follows changes
+// to it in the running pod, so a new key does not restart the pod (and kill training).
 func StatefulSet(te *trainenvv1.TrainingEnvironment, in Inputs) *appsv1.StatefulSet {
 	labels := Labels(te)
 	replicas := int32(1)
-	if te.Spec.Suspend {
+	if te.Spec.Suspend || in.IdleSuspended {
 		replicas = 0
 	}
 	return &appsv1.StatefulSet{
@@ -50,7 +53,7 @@ func StatefulSet(te *trainenvv1.TrainingEnvironment, in Inputs) *appsv1.Stateful
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: accessAnnotations(in)},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec:       podSpec(te, in),
 			},
 		},
