@@ -1,10 +1,6 @@
 package gpufacts
 
-import (
-	"time"
-
-	corev1 "k8s.io/api/core/v1"
-)
+import "time"
 
 // AnnotationHeartbeat is when the node agent last confirmed the node's facts (RFC 3339, UTC).
 // The agent writes the facts only when they change, so their age says nothing about whether
@@ -29,9 +25,11 @@ func ManagedAnnotationKeys() []string {
 // FormatHeartbeat is the annotation value for t.
 func FormatHeartbeat(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// Heartbeat returns the node's heartbeat time, false when it has none or it does not parse.
-func Heartbeat(node *corev1.Node) (time.Time, bool) {
-	v, ok := node.Annotations[AnnotationHeartbeat]
+// Heartbeat returns the heartbeat time in a node's annotations, false when there is none or
+// it does not parse. (Maps, not a Node: the in-pod preflight imports this package and links
+// no Kubernetes types.)
+func Heartbeat(annotations map[string]string) (time.Time, bool) {
+	v, ok := annotations[AnnotationHeartbeat]
 	if !ok {
 		return time.Time{}, false
 	}
@@ -39,13 +37,13 @@ func Heartbeat(node *corev1.Node) (time.Time, bool) {
 	return t, err == nil
 }
 
-// AgentUp tells whether the node agent reports on node: its NVML label is there (it has
-// published at least once, whatever NVML said) and its heartbeat is fresh at now. A
-// heartbeat in the future (clock skew) counts as fresh.
-func AgentUp(node *corev1.Node, now time.Time) bool {
-	if _, ok := node.Labels[LabelNVML]; !ok {
+// AgentUp tells whether the node agent reports on a node with these labels and annotations:
+// its NVML label is there (it has published at least once, whatever NVML said) and its
+// heartbeat is fresh at now. A heartbeat in the future (clock skew) counts as fresh.
+func AgentUp(labels, annotations map[string]string, now time.Time) bool {
+	if _, ok := labels[LabelNVML]; !ok {
 		return false
 	}
-	t, ok := Heartbeat(node)
+	t, ok := Heartbeat(annotations)
 	return ok && now.Sub(t) <= HeartbeatStaleAfter
 }

@@ -128,7 +128,7 @@ func (s *State) collectNodes(ctx context.Context, ch chan<- prometheus.Metric) e
 			continue
 		}
 		up := 0.0
-		if gpufacts.AgentUp(n, at) {
+		if gpufacts.AgentUp(n.Labels, n.Annotations, at) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(nodeAgentUpDesc, prometheus.GaugeValue, up, n.Name)

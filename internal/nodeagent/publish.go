@@ -126,7 +126,7 @@ func Changes(node *corev1.Node, f gpufacts.Facts) (*NodePatch, error) {
 // heartbeatDue tells whether the node's heartbeat is missing, as old as the interval, or
 // implausibly far in the future (a clock that jumped back).
 func heartbeatDue(node *corev1.Node, now time.Time) bool {
-	t, ok := gpufacts.Heartbeat(node)
+	t, ok := gpufacts.Heartbeat(node.Annotations)
 	return !ok || now.Sub(t) >= gpufacts.HeartbeatInterval || t.Sub(now) >= gpufacts.HeartbeatInterval
 }
 

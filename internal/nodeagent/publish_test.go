@@ -162,7 +162,7 @@ func TestPublishRefreshesHeartbeat(t *testing.T) {
 	g.Expect(wrote).To(BeTrue())
 	n := getNode(t, node.Name)
 	g.Expect(n.Annotations).To(HaveKeyWithValue(gpufacts.AnnotationHeartbeat, "2026-11-23T12:00:00Z"))
-	g.Expect(gpufacts.AgentUp(n, now)).To(BeTrue())
+	g.Expect(gpufacts.AgentUp(n.Labels, n.Annotations, now)).To(BeTrue())
 
 	now = now.Add(gpufacts.HeartbeatInterval - time.Second)
 	wrote, _, err = p.Publish(ctx, a100)
@@ -179,6 +179,6 @@ func TestPublishRefreshesHeartbeat(t *testing.T) {
 	g.Expect(beat.Labels).To(Equal(n.Labels))
 
 	// Without the agent, the heartbeat ages: fresh up to HeartbeatStaleAfter, then down.
-	g.Expect(gpufacts.AgentUp(beat, now.Add(gpufacts.HeartbeatStaleAfter))).To(BeTrue())
-	g.Expect(gpufacts.AgentUp(beat, now.Add(gpufacts.HeartbeatStaleAfter+time.Second))).To(BeFalse())
+	g.Expect(gpufacts.AgentUp(beat.Labels, beat.Annotations, now.Add(gpufacts.HeartbeatStaleAfter))).To(BeTrue())
+	g.Expect(gpufacts.AgentUp(beat.Labels, beat.Annotations, now.Add(gpufacts.HeartbeatStaleAfter+time.Second))).To(BeFalse())
 }
