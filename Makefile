@@ -177,7 +177,7 @@ build: generate ## Build the binaries with hack/build.sh, the script the Dockerf
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
-	go run ./cmd --health-probe-bind-address=:8081 --metrics-bind-address=:8080
+	go run ./cmd --health-probe-bind-address=:8081 --metrics-bind-address=:8080 --metrics-secure=false
 
 .PHONY: install
 install: manifests ## Install the CRDs into the cluster of the current kubeconfig (policy-controller's too, unless it is there).

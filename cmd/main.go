@@ -20,10 +20,10 @@ import (
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/metrics"
 	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 	"github.com/trainenv/trainenv/internal/workload"
@@ -31,14 +31,19 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr string
-		leaderElect            bool
-		concurrency            int
-		digestCacheSize        int
-		allowUnmatched         bool
-		toolsImage             string
+		metricsCfg      metrics.ServerConfig
+		probeAddr       string
+		leaderElect     bool
+		concurrency     int
+		digestCacheSize int
+		allowUnmatched  bool
+		toolsImage      string
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&metricsCfg.BindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint (:8443 for HTTPS, :8080 for HTTP); 0 disables it.")
+	flag.BoolVar(&metricsCfg.Secure, "metrics-secure", true,
+		"Serve metrics over HTTPS to callers the API server authenticates and authorizes for get on /metrics (the trainenv-metrics-reader ClusterRole). --metrics-secure=false serves plain HTTP to anyone: development only.")
+	flag.StringVar(&metricsCfg.CertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint, reloaded on change; empty: a self-signed certificate.")
+	flag.BoolVar(&metricsCfg.EnableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too (off: HTTP/2 rapid-reset and stream-cancellation CVEs).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that several replicas can run with one active.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "TrainingEnvironments reconciled in parallel.")
@@ -56,13 +61,16 @@ func main() {
 	if allowUnmatched {
 		setupLog.Info("WARNING: --allow-unmatched-images is on: images no ClusterImagePolicy covers will run unverified")
 	}
-	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage); err != nil {
+	if !metricsCfg.Secure {
+		setupLog.Info("WARNING: --metrics-secure=false: metrics are served over plain HTTP to anyone who reaches the port")
+	}
+	if err := run(metricsCfg, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage); err != nil {
 		setupLog.Error(err, "manager exited")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string) error {
+func run(metricsCfg metrics.ServerConfig, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -77,7 +85,7 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                metrics.ServerOptions(metricsCfg),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "trainenv-manager.trainenv.io",
@@ -97,6 +105,10 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 		ToolsImage: toolsImage,
 	}
 	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: concurrency}); err != nil {
+		return err
+	}
+	// Every replica serves the cluster-state gauges from its own cache (alerts take max).
+	if _, err := metrics.RegisterState(&metrics.State{Reader: mgr.GetCache(), Log: ctrl.Log.WithName("metrics")}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies what the Helm chart takes from config/ (the source of truth) into
 # charts/trainenv/files/: the CRDs, the RBAC rules, the node agent's ClusterRole and
-# admission policy, and the alerting rules. The chart's templates read these files, so the
+# admission policy, the alerting rules and the Grafana dashboard. The chart's templates read these files, so the
 # chart installs the same CRDs and least-privilege rules as kustomize and the OLM bundle.
 # `make helm-sync` runs this; `make verify` fails when the copies are stale.
 #
@@ -30,3 +30,5 @@ done
 copy "$root/config/agent/cluster_role.yaml" "$files/agent"
 copy "$root/config/agent/admission_policy.yaml" "$files/agent"
 copy "$root/config/prometheus/prometheus_rule.yaml" "$files/prometheus"
+# JSON has no comments: the dashboard is copied as it is.
+cp "$root/config/prometheus/dashboard.json" "$files/prometheus/dashboard.json"

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/nodeagent"
 )
 
@@ -26,7 +27,7 @@ func main() {
 		interval time.Duration
 		nodeName string
 	)
-	flag.DurationVar(&interval, "interval", nodeagent.DefaultInterval, "How often to read NVML and publish what changed (also the retry interval when NVML fails).")
+	flag.DurationVar(&interval, "interval", nodeagent.DefaultInterval, "How often to read NVML and publish what changed (also the retry interval when NVML fails). At most 5m: the heartbeat the manager watches is refreshed on a pass.")
 	flag.StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "The node this agent runs on; defaults to $NODE_NAME, set from the downward API (spec.nodeName).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -43,6 +44,11 @@ func main() {
 func run(ctx context.Context, log logr.Logger, nodeName string, interval time.Duration) error {
 	if nodeName == "" {
 		return nodeagent.ErrNoNodeName
+	}
+	if interval > gpufacts.HeartbeatInterval {
+		// A longer interval would let the heartbeat go stale between passes.
+		log.Info("--interval is longer than the heartbeat interval; using the heartbeat interval", "interval", interval, "heartbeat", gpufacts.HeartbeatInterval)
+		interval = gpufacts.HeartbeatInterval
 	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

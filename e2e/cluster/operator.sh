@@ -29,7 +29,9 @@ if [ -f "$pids/manager.pid" ] && kill -0 "$(cat "$pids/manager.pid")" 2>/dev/nul
 fi
 # The sample image is not signed and no ClusterImagePolicy covers it: for this development
 # cluster only, let it run unverified (status shows Verified=Unknown, UnmatchedAllowed).
-nohup "$manager" --metrics-bind-address=127.0.0.1:$metrics_port --health-probe-bind-address=127.0.0.1:$probe_port \
+# Plain HTTP metrics on loopback: a development cluster has no Prometheus to authorize.
+nohup "$manager" --metrics-bind-address=127.0.0.1:$metrics_port --metrics-secure=false \
+  --health-probe-bind-address=127.0.0.1:$probe_port \
   --allow-unmatched-images \
   >"$logs/manager.log" 2>&1 &
 echo $! >"$pids/manager.pid"

@@ -30,7 +30,7 @@ func helmRelease(t *testing.T, release, namespace string, args ...string) []*uns
 
 func TestHelmLintStrict(t *testing.T) {
 	needHelm(t)
-	for _, set := range []string{"", "serviceMonitor.enabled=true,prometheusRule.enabled=true,sigstoreCRDs.enabled=true"} {
+	for _, set := range []string{"", "serviceMonitor.enabled=true,prometheusRule.enabled=true,sigstoreCRDs.enabled=true,grafanaDashboard.enabled=true"} {
 		args := []string{"lint", "--strict", render.ChartDir(), kubeVersion}
 		if set != "" {
 			args = append(args, "--set", set)
@@ -139,16 +139,18 @@ func TestHelmValues(t *testing.T) {
 func TestHelmSchemaRejectsBadValues(t *testing.T) {
 	needHelm(t)
 	for _, set := range []string{
-		"replicas=2",                       // unknown key (the value is replicaCount)
-		"replicaCount=-1",                  // out of range
-		"image.digest=sha256:abc",          // not a digest
-		"image.pullPolicy=Sometimes",       // not an enum value
-		"nodeAgent.enabled=yes",            // not a boolean
-		"nodeAgent.interval=soon",          // not a duration
-		"tolerations[0].operator=Maybe",    // not a toleration operator
-		"serviceMonitor.scrapeTimeout=10s", // unknown key
-		"resources.requests.cpu=lots",      // not a quantity
-		"manager.logLevel=verbose",         // not a level
+		"replicas=2",                             // unknown key (the value is replicaCount)
+		"replicaCount=-1",                        // out of range
+		"image.digest=sha256:abc",                // not a digest
+		"image.pullPolicy=Sometimes",             // not an enum value
+		"nodeAgent.enabled=yes",                  // not a boolean
+		"nodeAgent.interval=soon",                // not a duration
+		"tolerations[0].operator=Maybe",          // not a toleration operator
+		"serviceMonitor.scrapeTimeout=10s",       // unknown key
+		"resources.requests.cpu=lots",            // not a quantity
+		"manager.logLevel=verbose",               // not a level
+		"metrics.secure=maybe",                   // not a boolean
+		"serviceMonitor.tlsConfig.insecure=true", // not a SafeTLSConfig field
 	} {
 		_, err := render.RunHelm("template", "trainenv", render.ChartDir(), kubeVersion, "--set", set)
 		if err == nil {

@@ -97,6 +97,7 @@ func (r *TrainingEnvironmentReconciler) recordPreflight(te *trainenvv1.TrainingE
 	if pf == nil || (old != nil && old.Passed == pf.Passed && old.Message == pf.Message) {
 		return
 	}
+	countPreflight(pf)
 	if pf.Passed {
 		note := fmt.Sprintf("GPU preflight passed on node %s: %s", te.Status.NodeName, pf.Message)
 		if len(pf.Warnings) > 0 {

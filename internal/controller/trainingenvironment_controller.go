@@ -46,6 +46,9 @@ type TrainingEnvironmentReconciler struct {
 	// Kept in memory, not status, so that a steady state writes nothing; after a restart
 	// each tagged environment costs one HEAD request.
 	tagChecked sync.Map
+	// readySeen holds, by name, the UID of each environment seen Ready, so that the time
+	// to Ready is observed once per environment (see observeReady).
+	readySeen sync.Map
 }
 
 // pass carries what one reconcile learns from step to step.
@@ -107,6 +110,7 @@ func (r *TrainingEnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	err := r.runSteps(ctx, p)
 	summarize(te, err)
+	r.observeReady(before, te)
 	if err == nil || reconcileerror.IsStalled(err) {
 		// The pass reached a verdict on this generation: the conditions describe it.
 		te.Status.ObservedGeneration = te.Generation
@@ -157,4 +161,5 @@ func (r *TrainingEnvironmentReconciler) patchStatus(ctx context.Context, before,
 
 func (r *TrainingEnvironmentReconciler) forget(key types.NamespacedName) {
 	r.tagChecked.Delete(key)
+	r.readySeen.Delete(key)
 }

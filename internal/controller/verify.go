@@ -131,6 +131,7 @@ func (r *TrainingEnvironmentReconciler) verifyCandidate(ctx context.Context, p *
 // returned for backoff.
 func (r *TrainingEnvironmentReconciler) verify(ctx context.Context, p *pass, image string) (trust.Verdict, error) {
 	verdict, err := r.Verifier.Verify(ctx, trust.Request{Image: image, Namespace: p.te.Namespace, Keychain: p.keychain})
+	countVerification(verdict, err)
 	if err != nil {
 		reason := verdict.Reason
 		if reason == "" {
@@ -174,6 +175,7 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 	te := p.te
 	if te.Spec.GPU == nil || te.Spec.GPU.Count == 0 {
 		res := compat.Check(te.Spec.GPU, cuda.Requirements{}, nil)
+		countCompatibility(res.Reason)
 		setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, res.Reason, res.Message)
 		return nil
 	}
@@ -195,6 +197,7 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 	for _, req := range rs.All {
 		p.cudaRequirements = append(p.cudaRequirements, req.String())
 	}
+	countCompatibility(res.Reason)
 	setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, res.Reason, res.Message)
 	return nil
 }
@@ -217,6 +220,7 @@ func cudaRequirements(te *trainenvv1.TrainingEnvironment) (cuda.Requirements, er
 }
 
 func (r *TrainingEnvironmentReconciler) incompatible(te *trainenvv1.TrainingEnvironment, reason, message string) error {
+	countCompatibility(reason)
 	if setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionFalse, reason, message) {
 		r.event(te, corev1.EventTypeWarning, reason, "Schedule", "%s", message)
 	}

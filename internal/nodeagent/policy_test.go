@@ -42,7 +42,7 @@ func TestPolicyKeysAreManagedKeys(t *testing.T) {
 		return out
 	}
 	g.Expect(keys("labelKeys")).To(Equal(gpufacts.ManagedLabelKeys()))
-	g.Expect(keys("annotationKeys")).To(Equal([]string{gpufacts.AnnotationFacts}))
+	g.Expect(keys("annotationKeys")).To(Equal(gpufacts.ManagedAnnotationKeys()))
 	g.Expect(policy.Spec.MatchConditions[0].Expression).To(ContainSubstring("'" + agentUser + "'"))
 }
 
@@ -58,7 +58,7 @@ func TestPolicy(t *testing.T) {
 		all[k] = "1"
 	}
 	every, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"labels": all, "annotations": map[string]any{gpufacts.AnnotationFacts: `{"nvml":"ok"}`},
+		"labels": all, "annotations": map[string]any{gpufacts.AnnotationFacts: `{"nvml":"ok"}`, gpufacts.AnnotationHeartbeat: "2026-11-23T12:00:00Z"},
 	}})
 
 	cases := []struct {
@@ -67,7 +67,7 @@ func TestPolicy(t *testing.T) {
 		allow bool
 		says  string
 	}{
-		{"own node: every managed label and the facts annotation", func() error {
+		{"own node: every managed label and annotation", func() error {
 			return mergePatch(agent, own.Name, string(every))
 		}, true, ""},
 		{"own node: remove a managed label", func() error {
@@ -93,7 +93,7 @@ func TestPolicy(t *testing.T) {
 		}, false, "not nvidia.com/gpu.present"},
 		{"a foreign annotation", func() error {
 			return mergePatch(agent, own.Name, `{"metadata":{"annotations":{"example.com/owner":"me"}}}`)
-		}, false, "only the trainenv.io/gpu-facts annotation, not example.com/owner"},
+		}, false, "only its own annotations (trainenv.io/gpu-facts, trainenv.io/gpu-facts-heartbeat), not example.com/owner"},
 		{"spec: cordon", func() error {
 			return mergePatch(agent, own.Name, `{"spec":{"unschedulable":true}}`)
 		}, false, "may not change a node's spec"},

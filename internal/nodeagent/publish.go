@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,15 +26,20 @@ const LabelGFDTimestamp = "nvidia.com/gfd.timestamp"
 var ErrNoNodeName = errors.New("node name is empty: set NODE_NAME from the downward API (spec.nodeName)")
 
 // Publisher writes GPU facts to one node: the agent's own node, and only its own label keys
-// (gpufacts.ManagedLabelKeys) and the facts annotation. The admission policy in config/agent
-// refuses anything else, so a change here that writes more fails in the cluster, not silently.
+// (gpufacts.ManagedLabelKeys) and annotations (gpufacts.ManagedAnnotationKeys). The admission
+// policy in config/agent refuses anything else, so a change here that writes more fails in
+// the cluster, not silently.
 type Publisher struct {
 	Client   client.Client
 	NodeName string
+	// Now is the clock of the heartbeat (default time.Now).
+	Now func() time.Time
 }
 
-// Publish makes the node carry f and returns whether it wrote, with the node as read. It
-// writes nothing when the node already carries f, so an idle agent costs one GET a pass.
+// Publish makes the node carry f and a fresh heartbeat, and returns whether it wrote, with
+// the node as read. It writes nothing when the node already carries f and its heartbeat is
+// younger than gpufacts.HeartbeatInterval, so an idle agent costs one GET a pass and one
+// write per heartbeat interval.
 func (p *Publisher) Publish(ctx context.Context, f gpufacts.Facts) (bool, *corev1.Node, error) {
 	if p.NodeName == "" {
 		return false, nil, ErrNoNodeName
@@ -43,9 +49,21 @@ func (p *Publisher) Publish(ctx context.Context, f gpufacts.Facts) (bool, *corev
 		return false, nil, fmt.Errorf("reading node %s: %w", p.NodeName, err)
 	}
 	patch, err := Changes(node, f)
-	if err != nil || patch == nil {
+	if err != nil {
 		return false, node, err
 	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	if patch == nil && !heartbeatDue(node, now()) {
+		return false, node, nil
+	}
+	if patch == nil {
+		patch = &NodePatch{}
+	}
+	beat := gpufacts.FormatHeartbeat(now())
+	setKey(&patch.Metadata.Annotations, gpufacts.AnnotationHeartbeat, &beat)
 	data, err := json.Marshal(patch)
 	if err != nil {
 		return false, node, err
@@ -103,6 +121,13 @@ func Changes(node *corev1.Node, f gpufacts.Facts) (*NodePatch, error) {
 		return nil, nil
 	}
 	return p, nil
+}
+
+// heartbeatDue tells whether the node's heartbeat is missing, as old as the interval, or
+// implausibly far in the future (a clock that jumped back).
+func heartbeatDue(node *corev1.Node, now time.Time) bool {
+	t, ok := gpufacts.Heartbeat(node.Annotations)
+	return !ok || now.Sub(t) >= gpufacts.HeartbeatInterval || t.Sub(now) >= gpufacts.HeartbeatInterval
 }
 
 func setKey(m *map[string]*string, key string, value *string) {

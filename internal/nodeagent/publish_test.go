@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	. "github.com/onsi/gomega"
@@ -142,4 +143,42 @@ func TestChanges(t *testing.T) {
 	g.Expect(string(body)).To(ContainSubstring(`"trainenv.io/nvml":"unavailable"`))
 	g.Expect(string(body)).To(ContainSubstring(`"nvidia.com/gpu.product":null`))
 	g.Expect(p.Metadata.Labels).NotTo(HaveKey("other"))
+}
+
+// The agent writes unchanged facts never, but its heartbeat once per interval, through the
+// admission policy, so that the manager can tell a live agent from a gone one.
+func TestPublishRefreshesHeartbeat(t *testing.T) {
+	needAPIServer(t)
+	waitForPolicy(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	node := newNode(t, "heartbeat", nil)
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	p := &nodeagent.Publisher{Client: agentClient(t, node.Name), NodeName: node.Name, Now: func() time.Time { return now }}
+	a100 := nvmlread.Read(nvmltest.Complete(dgxa100.New()))
+
+	wrote, _, err := p.Publish(ctx, a100)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(wrote).To(BeTrue())
+	n := getNode(t, node.Name)
+	g.Expect(n.Annotations).To(HaveKeyWithValue(gpufacts.AnnotationHeartbeat, "2026-11-23T12:00:00Z"))
+	g.Expect(gpufacts.AgentUp(n.Labels, n.Annotations, now)).To(BeTrue())
+
+	now = now.Add(gpufacts.HeartbeatInterval - time.Second)
+	wrote, _, err = p.Publish(ctx, a100)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(wrote).To(BeFalse(), "a fresh heartbeat and unchanged facts: no write")
+
+	now = now.Add(time.Second)
+	wrote, _, err = p.Publish(ctx, a100)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(wrote).To(BeTrue(), "the heartbeat is due")
+	beat := getNode(t, node.Name)
+	g.Expect(beat.Annotations).To(HaveKeyWithValue(gpufacts.AnnotationHeartbeat, "2026-11-23T12:05:00Z"))
+	g.Expect(beat.Annotations[gpufacts.AnnotationFacts]).To(Equal(n.Annotations[gpufacts.AnnotationFacts]))
+	g.Expect(beat.Labels).To(Equal(n.Labels))
+
+	// Without the agent, the heartbeat ages: fresh up to HeartbeatStaleAfter, then down.
+	g.Expect(gpufacts.AgentUp(beat.Labels, beat.Annotations, now.Add(gpufacts.HeartbeatStaleAfter))).To(BeTrue())
+	g.Expect(gpufacts.AgentUp(beat.Labels, beat.Annotations, now.Add(gpufacts.HeartbeatStaleAfter+time.Second))).To(BeFalse())
 }

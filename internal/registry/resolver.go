@@ -58,13 +58,10 @@ type Resolver struct {
 	cache     *lru.Cache
 }
 
-// NewResolver returns a Resolver using transport (remote.DefaultTransport if nil) and
-// caching up to cacheSize resolved digests.
+// NewResolver returns a Resolver using transport (remote.DefaultTransport if nil), counted
+// in the registry metrics as operation resolve, and caching up to cacheSize resolved digests.
 func NewResolver(transport http.RoundTripper, cacheSize int) *Resolver {
-	if transport == nil {
-		transport = remote.DefaultTransport
-	}
-	return &Resolver{transport: transport, cache: lru.New(cacheSize)}
+	return &Resolver{transport: Instrument(transport, OperationResolve), cache: lru.New(cacheSize)}
 }
 
 // Request is what to resolve and with which credentials.

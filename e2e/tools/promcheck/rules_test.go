@@ -80,7 +80,8 @@ func configRule(t *testing.T) prometheusRule {
 	return r
 }
 
-// contractMetrics are the metrics config/prometheus/README.md documents.
+// contractMetrics are the metrics config/prometheus/README.md documents (the manager's
+// registry, checked by internal/metrics' tests).
 func contractMetrics(t *testing.T) []string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repo, "config", "prometheus", "README.md"))
@@ -94,7 +95,8 @@ func contractMetrics(t *testing.T) []string {
 	return out
 }
 
-// The rules parse and read only documented metrics.
+// The rules parse and read only documented metrics (dashboard_test.go checks that every
+// documented metric is on the dashboard).
 func TestConfigRules(t *testing.T) {
 	r := configRule(t)
 	if r.Kind != "PrometheusRule" {
@@ -110,9 +112,9 @@ func TestConfigRules(t *testing.T) {
 			t.Errorf("a rule reads %s, which config/prometheus/README.md does not document", m)
 		}
 	}
-	for _, m := range contract {
+	for _, m := range []string{"trainenv_environments", "trainenv_verifications_total", "trainenv_node_agent_up"} {
 		if !slices.Contains(metrics, m) {
-			t.Errorf("README.md documents %s, which no rule reads", m)
+			t.Errorf("no rule reads %s: the alerts for stuck environments, failing verifications and absent agents need it", m)
 		}
 	}
 }
@@ -161,4 +163,43 @@ func TestHelmRules(t *testing.T) {
 	if !found {
 		t.Error("prometheusRule.enabled=true rendered no PrometheusRule")
 	}
+}
+
+// Without the node agent, the chart leaves out the alert on absent agents (it would fire on
+// every GPU node) and keeps the others unchanged.
+func TestHelmRulesWithoutNodeAgent(t *testing.T) {
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		t.Fatal("HELM is not set: run make test-tools")
+	}
+	out, err := exec.Command(helm, "template", "trainenv", filepath.Join(repo, "charts", "trainenv"), "--kube-version=1.37.2",
+		"--show-only", "templates/metrics.yaml", "--set", "prometheusRule.enabled=true,nodeAgent.enabled=false").Output()
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	alerts := func(spec map[string]any) []string {
+		var names []string
+		for _, g := range spec["groups"].([]any) {
+			for _, r := range g.(map[string]any)["rules"].([]any) {
+				names = append(names, r.(map[string]any)["alert"].(string))
+			}
+		}
+		return names
+	}
+	for _, doc := range strings.Split(string(out), "\n---\n") {
+		var r prometheusRule
+		if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind != "PrometheusRule" {
+			continue
+		}
+		checkRules(t, r.Spec)
+		want := slices.DeleteFunc(alerts(configRule(t).Spec), func(a string) bool { return a == "TrainenvNodeAgentDown" })
+		if got := alerts(r.Spec); !reflect.DeepEqual(got, want) || len(want) == 0 {
+			t.Errorf("alerts %v, want %v", got, want)
+		}
+		return
+	}
+	t.Error("no PrometheusRule rendered")
 }

@@ -29,6 +29,7 @@ type Registry struct {
 	mu       sync.Mutex
 	requests []string
 	down     bool
+	throttle int
 	user     string
 	password string
 }
@@ -42,7 +43,18 @@ func New(t testing.TB) *Registry {
 		r.mu.Lock()
 		down, user, password := r.down, r.user, r.password
 		r.requests = append(r.requests, req.Method+" "+req.URL.Path)
+		throttled := r.throttle > 0 && req.URL.Path != "/v2/"
+		if throttled {
+			r.throttle--
+		}
 		r.mu.Unlock()
+		if throttled {
+			// As Docker Hub answers a pull over its rate limit.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}`))
+			return
+		}
 		if down {
 			http.Error(w, "registry is down for maintenance", http.StatusServiceUnavailable)
 			return
@@ -64,6 +76,14 @@ func (r *Registry) SetDown(down bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.down = down
+}
+
+// ThrottleNext answers the next n requests (other than the /v2/ ping) with 429 Too Many
+// Requests, the registry's rate limit.
+func (r *Registry) ThrottleNext(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.throttle = n
 }
 
 // RequireBasicAuth makes the registry refuse requests without these credentials.

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/policy-controller/pkg/apis/config"
 	webhookcip "github.com/sigstore/policy-controller/pkg/webhook/clusterimagepolicy"
 	"go.uber.org/zap"
@@ -28,6 +27,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/trainenv/trainenv/internal/metrics"
+	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
@@ -54,7 +55,8 @@ type Options struct {
 	// Logger receives policy-controller's engine logs (default: discarded; the verdict
 	// carries every failure).
 	Logger *zap.SugaredLogger
-	// Transport is the base HTTP transport to registries (default remote.DefaultTransport).
+	// Transport is the base HTTP transport to registries (default remote.DefaultTransport);
+	// its requests are counted in the registry metrics as operation verify.
 	Transport http.RoundTripper
 	// MaxEntries bounds the verdict cache (default 4096).
 	MaxEntries int
@@ -96,9 +98,7 @@ func New(src PolicySource, opts Options) *Verifier {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop().Sugar()
 	}
-	if opts.Transport == nil {
-		opts.Transport = remote.DefaultTransport
-	}
+	opts.Transport = registry.Instrument(opts.Transport, registry.OperationVerify)
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = 4096
 	}
@@ -144,14 +144,18 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 	}
 	key := cacheKey(ref, matching, rootVersions)
 	if verdict, ok := v.cache.get(key); ok {
+		metrics.VerificationCacheLookups.WithLabelValues("hit").Inc()
 		return verdict, nil
 	}
+	metrics.VerificationCacheLookups.WithLabelValues("miss").Inc()
 	run := func() (any, error) {
 		// The evaluation is shared by every caller waiting on this key, so one caller
 		// giving up must not cancel it for the others.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.opts.Timeout)
 		defer cancel()
+		start := time.Now()
 		verdict, err := v.evaluate(ectx, ref, req, matching, keys)
+		metrics.VerificationDuration.WithLabelValues(metrics.Result(verdict.Allowed, err)).Observe(time.Since(start).Seconds())
 		v.cache.put(key, verdict, err, v.ttl(verdict, err))
 		return verdict, err
 	}
