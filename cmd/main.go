@@ -24,6 +24,7 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/kyvernosync"
 	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 	"github.com/trainenv/trainenv/internal/workload"
@@ -37,6 +38,7 @@ func main() {
 		digestCacheSize        int
 		allowUnmatched         bool
 		toolsImage             string
+		kyvernoPolicy          bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
@@ -47,6 +49,8 @@ func main() {
 		"DEVELOPMENT ONLY: let images that no ClusterImagePolicy covers run, shown as Verified=Unknown (UnmatchedAllowed). Off: such images never run.")
 	flag.StringVar(&toolsImage, "tools-image", envOr("TRAINENV_TOOLS_IMAGE", "trainenv/manager:dev"),
 		"The operator's own image (pin it by digest), which carries the in-pod entrypoint and preflight. Default: $TRAINENV_TOOLS_IMAGE.")
+	flag.BoolVar(&kyvernoPolicy, "kyverno-policy", false,
+		"Generate a Kyverno ImageValidatingPolicy per ClusterImagePolicy, so that Kyverno admits trainenv's pods only with verified images (needs the RBAC of config/kyverno; waits for Kyverno's CRD).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -56,13 +60,13 @@ func main() {
 	if allowUnmatched {
 		setupLog.Info("WARNING: --allow-unmatched-images is on: images no ClusterImagePolicy covers will run unverified")
 	}
-	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage); err != nil {
+	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage, kyvernoPolicy); err != nil {
 		setupLog.Error(err, "manager exited")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string) error {
+func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string, kyvernoPolicy bool) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -98,6 +102,12 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 	}
 	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: concurrency}); err != nil {
 		return err
+	}
+	if kyvernoPolicy {
+		src := &policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()}
+		if err := kyvernosync.Setup(mgr, kyvernosync.Options{Source: src}); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
