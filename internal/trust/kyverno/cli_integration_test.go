@@ -92,24 +92,15 @@ func TestKyvernoCLIAdmitsOnlySignedDigests(t *testing.T) {
 		"signature-only":    notAttested,
 		"not-trainenvs-pod": unsigned,
 	}
-	args := append([]string{"apply"}, policies...)
-	args = append(args, "--policy-report", "--output-format", "json", "--remove-color")
+	var pods []string
 	for env, image := range images {
 		pod := trainenvPod(env, image)
 		if env == "not-trainenvs-pod" {
 			pod.Labels = map[string]string{"app": "other"}
 		}
-		args = append(args, "--resource", writeYAML(t, w.dir, "pod-"+env+".yaml", pod))
+		pods = append(pods, writeYAML(t, w.dir, "pod-"+env+".yaml", pod))
 	}
-	cmd := exec.Command(cli, args...)
-	cmd.Env = append(os.Environ(), "HOME="+w.dir, "TUF_ROOT="+filepath.Join(w.dir, "tuf"))
-	out, err := cmd.CombinedOutput()
-	t.Logf("kyverno %s\n%s", strings.Join(args, " "), out)
-	// apply exits non-zero when a resource fails a policy, as some must here.
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("running the Kyverno CLI: %v", err)
-	}
+	out := kyvernoApply(t, cli, w.dir, policies, pods)
 	got := reportResults(t, out)
 	for env, v := range want {
 		if v == (verdict{}) {
@@ -125,6 +116,27 @@ func TestKyvernoCLIAdmitsOnlySignedDigests(t *testing.T) {
 		}
 		g.Expect(covering).To(ConsistOf(And(HaveField("Result", v.Result), HaveField("Message", ContainSubstring(v.Message)))), env)
 	}
+}
+
+// kyvernoApply runs `kyverno apply` of the policies on the pods and returns its output,
+// which ends with the policy report.
+func kyvernoApply(t *testing.T, cli, home string, policies, pods []string) []byte {
+	t.Helper()
+	args := append([]string{"apply"}, policies...)
+	args = append(args, "--policy-report", "--output-format", "json", "--remove-color")
+	for _, p := range pods {
+		args = append(args, "--resource", p)
+	}
+	cmd := exec.Command(cli, args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"))
+	out, err := cmd.CombinedOutput()
+	t.Logf("kyverno %s\n%s", strings.Join(args, " "), out)
+	// apply exits non-zero when a resource fails a policy, as some must here.
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("running the Kyverno CLI: %v", err)
+	}
+	return out
 }
 
 // verdict is one result of Kyverno's report (message: a part of it).
