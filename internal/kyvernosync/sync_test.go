@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -35,7 +36,10 @@ func TestKyvernoPolicyFollowsClusterImagePolicies(t *testing.T) {
 	g.SetDefaultEventuallyTimeout(30 * time.Second)
 	ctx := t.Context()
 	for _, ns := range []string{policy.DefaultSystemNamespace, "trainenv-system"} {
-		create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		// Kept: envtest runs no namespace controller, a deleted namespace would stay Terminating.
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
 	cfg := bindManagerRBAC(t)
 	keyA, keyB := publicKeyPEM(t), publicKeyPEM(t)
@@ -46,6 +50,12 @@ func TestKyvernoPolicyFollowsClusterImagePolicies(t *testing.T) {
 		Key: &pcv1alpha1.KeyRef{SecretRef: &corev1.SecretReference{Name: secret.Name}}})
 	create(t, release)
 
+	// Last, after the manager stopped: no garbage collector runs in envtest to remove what
+	// it generated, and a next run (go test -count=N) must start without it.
+	t.Cleanup(func() {
+		_ = k8s.DeleteAllOf(context.Background(), &policiesv1.ImageValidatingPolicy{},
+			client.MatchingLabels{kyverno.ManagedByLabel: kyverno.ManagedBy})
+	})
 	stopped := startManager(t, cfg)
 	// No Kyverno yet: the manager keeps running and generates nothing.
 	g.Consistently(stopped, "2s").ShouldNot(Receive(), "the manager must not fail without Kyverno's CRD")
@@ -151,7 +161,9 @@ func foreignPolicy(t *testing.T, g *WithT) {
 // intervals; the channel receives the manager's exit.
 func startManager(t *testing.T, cfg *rest.Config) <-chan error {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		// go test -count=N starts a manager per run in one process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
 	if err != nil {
 		t.Fatal(err)
 	}
