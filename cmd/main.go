@@ -23,54 +23,65 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/kyvernosync"
 	"github.com/trainenv/trainenv/internal/metrics"
 	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
-func main() {
-	var (
-		metricsCfg      metrics.ServerConfig
-		probeAddr       string
-		leaderElect     bool
-		concurrency     int
-		digestCacheSize int
-		allowUnmatched  bool
-		toolsImage      string
-	)
-	flag.StringVar(&metricsCfg.BindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint (:8443 for HTTPS, :8080 for HTTP); 0 disables it.")
-	flag.BoolVar(&metricsCfg.Secure, "metrics-secure", true,
+// options are the manager's command-line settings.
+type options struct {
+	metrics         metrics.ServerConfig
+	probeAddr       string
+	leaderElect     bool
+	concurrency     int
+	digestCacheSize int
+	allowUnmatched  bool
+	toolsImage      string
+	kyvernoPolicy   bool
+}
+
+func (o *options) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.metrics.BindAddress, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint (:8443 for HTTPS, :8080 for HTTP); 0 disables it.")
+	fs.BoolVar(&o.metrics.Secure, "metrics-secure", true,
 		"Serve metrics over HTTPS to callers the API server authenticates and authorizes for get on /metrics (the trainenv-metrics-reader ClusterRole). --metrics-secure=false serves plain HTTP to anyone: development only.")
-	flag.StringVar(&metricsCfg.CertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint, reloaded on change; empty: a self-signed certificate.")
-	flag.BoolVar(&metricsCfg.EnableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too (off: HTTP/2 rapid-reset and stream-cancellation CVEs).")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that several replicas can run with one active.")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 8, "TrainingEnvironments reconciled in parallel.")
-	flag.IntVar(&digestCacheSize, "digest-cache-size", 4096, "Resolved image digests kept in memory (manifests are immutable).")
-	flag.BoolVar(&allowUnmatched, "allow-unmatched-images", false,
+	fs.StringVar(&o.metrics.CertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint, reloaded on change; empty: a self-signed certificate.")
+	fs.BoolVar(&o.metrics.EnableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too (off: HTTP/2 rapid-reset and stream-cancellation CVEs).")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that several replicas can run with one active.")
+	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 8, "TrainingEnvironments reconciled in parallel.")
+	fs.IntVar(&o.digestCacheSize, "digest-cache-size", 4096, "Resolved image digests kept in memory (manifests are immutable).")
+	fs.BoolVar(&o.allowUnmatched, "allow-unmatched-images", false,
 		"DEVELOPMENT ONLY: let images that no ClusterImagePolicy covers run, shown as Verified=Unknown (UnmatchedAllowed). Off: such images never run.")
-	flag.StringVar(&toolsImage, "tools-image", envOr("TRAINENV_TOOLS_IMAGE", "trainenv/manager:dev"),
+	fs.StringVar(&o.toolsImage, "tools-image", envOr("TRAINENV_TOOLS_IMAGE", "trainenv/manager:dev"),
 		"The operator's own image (pin it by digest), which carries the in-pod entrypoint and preflight. Default: $TRAINENV_TOOLS_IMAGE.")
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
+	fs.BoolVar(&o.kyvernoPolicy, "kyverno-policy", false,
+		"Generate a Kyverno ImageValidatingPolicy per ClusterImagePolicy, so that Kyverno admits trainenv's pods only with verified images (needs the RBAC of config/kyverno; waits for Kyverno's CRD).")
+}
+
+func main() {
+	var o options
+	o.bindFlags(flag.CommandLine)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	setupLog := ctrl.Log.WithName("setup")
 
-	if allowUnmatched {
+	if o.allowUnmatched {
 		setupLog.Info("WARNING: --allow-unmatched-images is on: images no ClusterImagePolicy covers will run unverified")
 	}
-	if !metricsCfg.Secure {
+	if !o.metrics.Secure {
 		setupLog.Info("WARNING: --metrics-secure=false: metrics are served over plain HTTP to anyone who reaches the port")
 	}
-	if err := run(metricsCfg, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage); err != nil {
+	if err := run(o); err != nil {
 		setupLog.Error(err, "manager exited")
 		os.Exit(1)
 	}
 }
 
-func run(metricsCfg metrics.ServerConfig, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string) error {
+func run(o options) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -85,9 +96,9 @@ func run(metricsCfg metrics.ServerConfig, probeAddr string, leaderElect bool, co
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metrics.ServerOptions(metricsCfg),
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
+		Metrics:                metrics.ServerOptions(o.metrics),
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "trainenv-manager.trainenv.io",
 		Cache:                  cacheOptions(),
 	})
@@ -98,18 +109,24 @@ func run(metricsCfg metrics.ServerConfig, probeAddr string, leaderElect bool, co
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("trainenv"),
-		Resolver:  registry.NewResolver(nil, digestCacheSize),
+		Resolver:  registry.NewResolver(nil, o.digestCacheSize),
 		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
-			policy.Options{AllowUnmatched: allowUnmatched}),
+			policy.Options{AllowUnmatched: o.allowUnmatched}),
 		Clock:      clock.RealClock{},
-		ToolsImage: toolsImage,
+		ToolsImage: o.toolsImage,
 	}
-	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: concurrency}); err != nil {
+	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: o.concurrency}); err != nil {
 		return err
 	}
 	// Every replica serves the cluster-state gauges from its own cache (alerts take max).
 	if _, err := metrics.RegisterState(&metrics.State{Reader: mgr.GetCache(), Log: ctrl.Log.WithName("metrics")}); err != nil {
 		return err
+	}
+	if o.kyvernoPolicy {
+		src := &policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()}
+		if err := kyvernosync.Setup(mgr, kyvernosync.Options{Source: src}); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -14,11 +14,15 @@ import (
 // Every install path grants no wildcard, and all grant the same rules: kustomize and Helm
 // role for role (the chart's names are config/'s with the release prefix), the OLM bundle
 // the manager's (OLM cannot install the node agent, see config/manifests/README.md).
+// The Kyverno policy generation is an option with its own role (config/kyverno): Helm
+// with kyvernoPolicy.enabled grants what config/with-kyverno grants, and the OLM bundle,
+// built from config/default, does not offer it.
 func TestRBACLeastPrivilegeAndSame(t *testing.T) {
 	needHelm(t)
 	outputs := map[string][]*unstructured.Unstructured{
 		"kustomize config/default":       kustomize(t, "default"),
 		"kustomize config/with-sigstore": kustomize(t, "with-sigstore"),
+		"kustomize config/with-kyverno":  kustomize(t, "with-kyverno"),
 		"helm defaults":                  helmTemplate(t, "trainenv-system"),
 		"helm release ops, everything on": helmRelease(t, "ops", "trainenv-system", "--set",
 			"sigstoreCRDs.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,kyvernoPolicy.enabled=true"),
@@ -56,10 +60,18 @@ func TestRBACLeastPrivilegeAndSame(t *testing.T) {
 		}
 	}
 	ref := rules["kustomize config/default"]
-	for _, name := range []string{"kustomize config/with-sigstore", "helm defaults", "helm release ops, everything on"} {
+	for _, name := range []string{"kustomize config/with-sigstore", "helm defaults"} {
 		if !reflect.DeepEqual(rules[name], ref) {
 			t.Errorf("%s grants other rules than config/default:\n got %v\nwant %v", name, rules[name], ref)
 		}
+	}
+	withKyverno := rules["kustomize config/with-kyverno"]
+	if !reflect.DeepEqual(rules["helm release ops, everything on"], withKyverno) {
+		t.Errorf("helm, everything on, grants other rules than config/with-kyverno:\n got %v\nwant %v", rules["helm release ops, everything on"], withKyverno)
+	}
+	kyvernoRole := "ClusterRole/trainenv-kyverno-policy-role"
+	if _, ok := ref[kyvernoRole]; ok || len(withKyverno[kyvernoRole]) == 0 || len(withKyverno) != len(ref)+1 {
+		t.Errorf("%s must be granted by config/with-kyverno only, on top of config/default's roles", kyvernoRole)
 	}
 	manager := map[string][]rbacv1.PolicyRule{
 		"ClusterRole/trainenv-controller-manager": render.Normalize(ref["ClusterRole/trainenv-manager-role"]),

@@ -30,6 +30,10 @@ func authority(ctx context.Context, src policy.PolicySource, s *policiesv1.Image
 		return fmt.Sprintf("verifyImageSignatures(image, %s) > 0", who), nil, nil
 	}
 	var all, notes []string
+	if cosign.CTLog != nil && cosign.CTLog.InsecureIgnoreTlog {
+		notes = append(notes, fmt.Sprintf("authority %s: Kyverno (v1.19.1 checked) rejects attestations without a transparency-log entry "+
+			"even when the attestor ignores the log (kyverno/kyverno#17109), so it denies pods whose images were attested offline", a.Name))
+	}
 	for _, att := range a.Attestations {
 		predicate, err := predicateURI(att.PredicateType)
 		if err != nil {

@@ -22,8 +22,13 @@ import (
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
-// SourceAnnotation names the ClusterImagePolicy a generated policy was made from.
-const SourceAnnotation = "trainenv.io/cluster-image-policy"
+const (
+	// SourceAnnotation names the ClusterImagePolicy a generated policy was made from.
+	SourceAnnotation = "trainenv.io/cluster-image-policy"
+	// ManagedByLabel is set to ManagedBy on every generated policy.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedBy      = "trainenv"
+)
 
 // Result is one generated policy and what of its source could not be expressed.
 type Result struct {
@@ -41,13 +46,9 @@ func Generate(ctx context.Context, src policy.PolicySource) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	roots, err := src.TrustRoots(ctx)
+	byName, err := trustRoots(ctx, src)
 	if err != nil {
 		return nil, err
-	}
-	byName := map[string]*pcv1alpha1.TrustRoot{}
-	for i := range roots {
-		byName[roots[i].Name] = &roots[i]
 	}
 	out := make([]Result, 0, len(cips))
 	for i := range cips {
@@ -61,13 +62,38 @@ func Generate(ctx context.Context, src policy.PolicySource) ([]Result, error) {
 	return out, nil
 }
 
+// GenerateFor returns the ImageValidatingPolicy of one ClusterImagePolicy, named
+// PolicyName(cip.Name), with the same guarantee as Generate.
+func GenerateFor(ctx context.Context, src policy.PolicySource, cip *pcv1alpha1.ClusterImagePolicy) (Result, error) {
+	roots, err := trustRoots(ctx, src)
+	if err != nil {
+		return Result{}, err
+	}
+	return generateOne(ctx, src, cip, roots)
+}
+
+// PolicyName is the name of the ImageValidatingPolicy generated from a ClusterImagePolicy.
+func PolicyName(clusterImagePolicy string) string { return "trainenv-" + clusterImagePolicy }
+
+func trustRoots(ctx context.Context, src policy.PolicySource) (map[string]*pcv1alpha1.TrustRoot, error) {
+	roots, err := src.TrustRoots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*pcv1alpha1.TrustRoot, len(roots))
+	for i := range roots {
+		byName[roots[i].Name] = &roots[i]
+	}
+	return byName, nil
+}
+
 func generateOne(ctx context.Context, src policy.PolicySource, cip *pcv1alpha1.ClusterImagePolicy, roots map[string]*pcv1alpha1.TrustRoot) (Result, error) {
 	spec := cip.Spec
 	ivp := &policiesv1.ImageValidatingPolicy{
 		TypeMeta: metav1.TypeMeta{APIVersion: policiesv1.GroupVersion.String(), Kind: "ImageValidatingPolicy"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        "trainenv-" + cip.Name,
-			Labels:      map[string]string{"app.kubernetes.io/managed-by": "trainenv"},
+			Name:        PolicyName(cip.Name),
+			Labels:      map[string]string{ManagedByLabel: ManagedBy},
 			Annotations: map[string]string{SourceAnnotation: cip.Name},
 		},
 	}

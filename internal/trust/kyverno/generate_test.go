@@ -125,6 +125,9 @@ func TestGeneratedPoliciesMatchKyvernosSchema(t *testing.T) {
 	g.Expect(prov.Attestations).To(ConsistOf(policiesv1.Attestation{Name: "release-key-slsa", InToto: &policiesv1.InToto{Type: "https://slsa.dev/provenance/v0.2"}}))
 	g.Expect(prov.Validations[1].Expression).To(ContainSubstring(`verifyAttestationSignatures(image, attestations["release-key-slsa"], [attestors["release-key"]]) > 0`))
 	g.Expect(notes["trainenv-provenance"]).To(ContainElement(ContainSubstring("cue predicate policy is checked by trainenv only")))
+	g.Expect(notes["trainenv-provenance"]).To(ContainElement(ContainSubstring("kyverno/kyverno#17109")),
+		"an attestation without a transparency log: Kyverno denies it (see TestKyvernoCLIAdmitsOnlySignedDigests)")
+	g.Expect(notes["trainenv-release"]).NotTo(ContainElement(ContainSubstring("#17109")), "signatures are not affected")
 }
 
 // The schema really is enforced: an attestor that is neither cosign nor notary is refused.
