@@ -4,6 +4,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -37,6 +38,8 @@ func main() {
 		digestCacheSize        int
 		allowUnmatched         bool
 		toolsImage             string
+		pprofAddr              string
+		syncPeriod             time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
@@ -47,6 +50,9 @@ func main() {
 		"DEVELOPMENT ONLY: let images that no ClusterImagePolicy covers run, shown as Verified=Unknown (UnmatchedAllowed). Off: such images never run.")
 	flag.StringVar(&toolsImage, "tools-image", envOr("TRAINENV_TOOLS_IMAGE", "trainenv/manager:dev"),
 		"The operator's own image (pin it by digest), which carries the in-pod entrypoint and preflight. Default: $TRAINENV_TOOLS_IMAGE.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:8082), for profiling; empty disables it.")
+	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour,
+		"How often every cached object is handed to the reconciler again, changed or not (controller-runtime's SyncPeriod).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -56,13 +62,23 @@ func main() {
 	if allowUnmatched {
 		setupLog.Info("WARNING: --allow-unmatched-images is on: images no ClusterImagePolicy covers will run unverified")
 	}
-	if err := run(metricsAddr, probeAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage); err != nil {
+	if err := run(options{metricsAddr, probeAddr, pprofAddr, leaderElect, concurrency, digestCacheSize, allowUnmatched, toolsImage, syncPeriod}); err != nil {
 		setupLog.Error(err, "manager exited")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string) error {
+// options are the manager's command-line settings.
+type options struct {
+	metricsAddr, probeAddr, pprofAddr string
+	leaderElect                       bool
+	concurrency, digestCacheSize      int
+	allowUnmatched                    bool
+	toolsImage                        string
+	syncPeriod                        time.Duration
+}
+
+func run(o options) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -77,11 +93,12 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
+		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "trainenv-manager.trainenv.io",
-		Cache:                  cacheOptions(),
+		Cache:                  cacheOptions(o.syncPeriod),
 	})
 	if err != nil {
 		return err
@@ -90,13 +107,13 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("trainenv"),
-		Resolver:  registry.NewResolver(nil, digestCacheSize),
+		Resolver:  registry.NewResolver(nil, o.digestCacheSize),
 		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
-			policy.Options{AllowUnmatched: allowUnmatched}),
+			policy.Options{AllowUnmatched: o.allowUnmatched}),
 		Clock:      clock.RealClock{},
-		ToolsImage: toolsImage,
+		ToolsImage: o.toolsImage,
 	}
-	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: concurrency}); err != nil {
+	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: o.concurrency}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -111,13 +128,13 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 // cacheOptions caches only the workload objects trainenv made (by label), not every pod,
 // StatefulSet, Service, claim and NetworkPolicy of the cluster. Secrets are never cached
 // (see internal/controller/access.go).
-func cacheOptions() cache.Options {
+func cacheOptions(syncPeriod time.Duration) cache.Options {
 	req, err := labels.NewRequirement(workload.LabelEnvironment, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}
 	owned := cache.ByObject{Label: labels.NewSelector().Add(*req)}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+	return cache.Options{SyncPeriod: &syncPeriod, ByObject: map[client.Object]cache.ByObject{
 		&corev1.Pod{}:                   owned,
 		&appsv1.StatefulSet{}:           owned,
 		&corev1.Service{}:               owned,
