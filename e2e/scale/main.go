@@ -30,6 +30,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // config is the benchmark's command line.
@@ -80,6 +83,8 @@ func parseFlags() config {
 
 func main() {
 	cfg := parseFlags()
+	// The benchmark's own watches log nothing worth reading.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	rep, err := run(ctx, cfg)

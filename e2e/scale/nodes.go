@@ -25,11 +25,12 @@ type pool struct {
 }
 
 // pools span drivers from CUDA 11.4 to 13.0, so that each image's requirement admits a
-// different subset of them.
+// different subset of them. The scheduler spreads the pods that fit anywhere over every
+// pool, so the newest CUDA versions need room in two pools (12.9: H100 and L40S).
 var pools = []pool{
 	{"a100", "p4de.24xlarge", "NVIDIA-A100-SXM4-80GB", "ampere", 300, 8, 81920, "550.54.15", "12.4", "8.0"},
-	{"h100", "p5.48xlarge", "NVIDIA-H100-80GB-HBM3", "hopper", 300, 8, 81920, "580.65.06", "13.0", "9.0"},
-	{"l40s", "g6e.48xlarge", "NVIDIA-L40S", "ada-lovelace", 200, 8, 46068, "570.86.15", "12.8", "8.9"},
+	{"h100", "p5.48xlarge", "NVIDIA-H100-80GB-HBM3", "hopper", 300, 8, 81920, "575.57.08", "12.9", "9.0"},
+	{"l40s", "g6e.48xlarge", "NVIDIA-L40S", "ada-lovelace", 200, 8, 46068, "580.65.06", "13.0", "8.9"},
 	{"a10g", "g5.48xlarge", "NVIDIA-A10G", "ampere", 100, 8, 23028, "535.183.01", "12.2", "8.6"},
 	{"t4", "g4dn.metal", "Tesla-T4", "turing", 100, 8, 15360, "470.256.02", "11.4", "7.5"},
 }
