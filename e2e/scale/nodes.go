@@ -25,14 +25,15 @@ type pool struct {
 }
 
 // pools span drivers from CUDA 11.4 to 13.0, so that each image's requirement admits a
-// different subset of them. The scheduler spreads the pods that fit anywhere over every
-// pool, so the newest CUDA versions need room in two pools (12.9: H100 and L40S).
+// different subset of them. Nodes have 16 GPUs, twice the usual, so that placement never
+// runs out: the scheduler does not score extended resources, and pods that fit anywhere
+// may fill the pools that the newest CUDA images need (12.9: H100 and L40S; 13.0: L40S).
 var pools = []pool{
-	{"a100", "p4de.24xlarge", "NVIDIA-A100-SXM4-80GB", "ampere", 300, 8, 81920, "550.54.15", "12.4", "8.0"},
-	{"h100", "p5.48xlarge", "NVIDIA-H100-80GB-HBM3", "hopper", 300, 8, 81920, "575.57.08", "12.9", "9.0"},
-	{"l40s", "g6e.48xlarge", "NVIDIA-L40S", "ada-lovelace", 200, 8, 46068, "580.65.06", "13.0", "8.9"},
-	{"a10g", "g5.48xlarge", "NVIDIA-A10G", "ampere", 100, 8, 23028, "535.183.01", "12.2", "8.6"},
-	{"t4", "g4dn.metal", "Tesla-T4", "turing", 100, 8, 15360, "470.256.02", "11.4", "7.5"},
+	{"a100", "p4de.24xlarge", "NVIDIA-A100-SXM4-80GB", "ampere", 300, 16, 81920, "550.54.15", "12.4", "8.0"},
+	{"h100", "p5.48xlarge", "NVIDIA-H100-80GB-HBM3", "hopper", 300, 16, 81920, "575.57.08", "12.9", "9.0"},
+	{"l40s", "g6e.48xlarge", "NVIDIA-L40S", "ada-lovelace", 200, 16, 46068, "580.65.06", "13.0", "8.9"},
+	{"a10g", "g5.48xlarge", "NVIDIA-A10G", "ampere", 100, 16, 23028, "535.183.01", "12.2", "8.6"},
+	{"t4", "g4dn.metal", "Tesla-T4", "turing", 100, 16, 15360, "470.256.02", "11.4", "7.5"},
 }
 
 // createNodes creates n kwok GPU nodes over the pools and waits until all are Ready and
