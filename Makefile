@@ -72,8 +72,9 @@ fmt: ## go fmt.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## go vet.
+vet: ## go vet (the scale benchmark too, behind its build tag).
 	go vet ./...
+	go vet -tags scalebench ./e2e/scale/
 
 .PHONY: tidy
 tidy: ## go mod tidy (the operator's module and the check modules under e2e/tools).
@@ -97,6 +98,15 @@ test: manifests generate envtest-assets integration-tools access-tools python3 h
 .PHONY: bench
 bench: integration-tools ## Verification benchmarks: trainenv cold and cached, and the cosign CLI, on the real registry.
 	$(INTEGRATION_ENV) go test ./internal/trust/policy/ -run '^$$' -bench . -count 1
+
+# The scale benchmark: its own local cluster (ports apart from make dev's, state in
+# bin/scale), not part of make test or CI. SCALE_ARGS override its flags, e.g.
+# make bench-scale SCALE_ARGS="--nodes 100 --envs 500 --restart-envs 1000".
+SCALE_ARGS ?=
+
+.PHONY: bench-scale
+bench-scale: manifests build dev-tools ## Scale benchmark: 1,000 simulated GPU nodes, 5,000 TrainingEnvironments vs as many bare pods, steady state, restart with 10,000 (docs/benchmarks.md).
+	go run -tags scalebench ./e2e/scale --root $(CURDIR) --bin $(ENVTEST_ASSETS) --state $(BIN)/scale --manager $(BIN)/manager $(SCALE_ARGS)
 
 .PHONY: kyverno-policies
 kyverno-policies: ## Print Kyverno ImageValidatingPolicies mirroring the current cluster's ClusterImagePolicies.

@@ -49,8 +49,15 @@ func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Requ
 		kc = authn.NewMultiKeychain() // anonymous
 	}
 	rec := &recorder{base: v.opts.Transport}
-	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithAuthFromKeychain(kc),
-		remote.WithTransport(rec), remote.WithRetryBackoff(registryRetry))
+	remoteOpts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(rec), remote.WithRetryBackoff(registryRetry)}
+	// One puller for every policy of this evaluation: it pings (and gets a token) once per
+	// repository, so each further policy costs only its own manifest and blobs.
+	puller, err := remote.NewPuller(remoteOpts...)
+	if err != nil {
+		return trust.Verdict{}, err
+	}
+	opt := ociremote.WithRemoteOptions(append(remoteOpts, remote.Reuse(puller))...)
 
 	for _, c := range matching {
 		if v.opts.KubeClient == nil && usesPullSecrets(c) {
