@@ -28,9 +28,10 @@ type Registry struct {
 
 	mu       sync.Mutex
 	requests []string
-	down     bool
-	user     string
-	password string
+	down      bool
+	user      string
+	password  string
+	intercept func(http.ResponseWriter, *http.Request) bool
 }
 
 // New starts a registry that is closed when the test ends.
@@ -40,9 +41,12 @@ func New(t testing.TB) *Registry {
 	handler := registry.New(registry.Logger(nopLogger()))
 	r.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
-		down, user, password := r.down, r.user, r.password
+		down, user, password, intercept := r.down, r.user, r.password, r.intercept
 		r.requests = append(r.requests, req.Method+" "+req.URL.Path)
 		r.mu.Unlock()
+		if intercept != nil && intercept(w, req) {
+			return
+		}
 		if down {
 			http.Error(w, "registry is down for maintenance", http.StatusServiceUnavailable)
 			return
@@ -64,6 +68,15 @@ func (r *Registry) SetDown(down bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.down = down
+}
+
+// Intercept runs h before the registry serves each request: h may answer it itself
+// (returning true) or change it (e.g. its path) and let the registry serve it (false).
+// Tests use it to make the registry misbehave. nil removes the hook.
+func (r *Registry) Intercept(h func(w http.ResponseWriter, req *http.Request) (handled bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.intercept = h
 }
 
 // RequireBasicAuth makes the registry refuse requests without these credentials.
