@@ -26,8 +26,8 @@ type Registry struct {
 	// Host is host:port of the registry, e.g. 127.0.0.1:41234.
 	Host string
 
-	mu       sync.Mutex
-	requests []string
+	mu        sync.Mutex
+	requests  []string
 	down      bool
 	user      string
 	password  string
