@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
@@ -41,8 +42,13 @@ type Options struct {
 	ReverifyInterval time.Duration
 	// FailureTTL is how long a failing verdict is reused (default 30 seconds).
 	FailureTTL time.Duration
-	// Timeout bounds one evaluation of all matching policies (default 2 minutes).
+	// Timeout bounds one evaluation of all matching policies, every registry request
+	// included (default 10 seconds), so that a registry that stops answering cannot pin a
+	// reconcile worker. An evaluation that runs out is an error, retried with backoff.
 	Timeout time.Duration
+	// Limits cap what a registry may make the verifier read: manifest and blob sizes,
+	// and signatures or attestations per digest (registry.Limits' defaults).
+	Limits registry.Limits
 	// Resources are the objects that policies with `match:` are compared with: what
 	// trainenv creates for an environment, by default a StatefulSet (apps/v1) and its Pod
 	// (v1), without labels. A policy that matches any of them applies, as the webhook
@@ -61,6 +67,9 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// DefaultTimeout is the default time budget of one verification.
+const DefaultTimeout = 10 * time.Second
 
 // Resource is what a policy's `match:` resource selector is compared with.
 type Resource struct {
@@ -88,7 +97,7 @@ func New(src PolicySource, opts Options) *Verifier {
 		opts.FailureTTL = 30 * time.Second
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Minute
+		opts.Timeout = DefaultTimeout
 	}
 	if len(opts.Resources) == 0 {
 		opts.Resources = []Resource{{Kind: "StatefulSet", APIVersion: "apps/v1"}, {Kind: "Pod", APIVersion: "v1"}}
@@ -99,6 +108,7 @@ func New(src PolicySource, opts Options) *Verifier {
 	if opts.Transport == nil {
 		opts.Transport = remote.DefaultTransport
 	}
+	opts.Transport = registry.LimitTransport(opts.Transport, opts.Limits)
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = 4096
 	}
