@@ -179,7 +179,7 @@ func TestHostileRegistryDuringVerification(t *testing.T) {
 			g.Expect(got.Reason).To(Equal(trust.ReasonRegistryUnavailable))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
 			g.Expect(took).To(BeNumerically("<", 5*time.Second))
-			g.Expect(after.TotalAlloc-before.TotalAlloc).To(BeNumerically("<", 96<<20))
+			g.Expect(after.TotalAlloc - before.TotalAlloc).To(BeNumerically("<", 96<<20))
 		})
 	}
 }
