@@ -4,6 +4,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -47,6 +48,8 @@ func main() {
 		"DEVELOPMENT ONLY: let images that no ClusterImagePolicy covers run, shown as Verified=Unknown (UnmatchedAllowed). Off: such images never run.")
 	flag.StringVar(&toolsImage, "tools-image", envOr("TRAINENV_TOOLS_IMAGE", "trainenv/manager:dev"),
 		"The operator's own image (pin it by digest), which carries the in-pod entrypoint and preflight. Default: $TRAINENV_TOOLS_IMAGE.")
+	flag.DurationVar(&registryTimeout, "registry-timeout", registry.DefaultTimeout,
+		"Time budget of one image resolution, and of one signature verification, all registry requests included: a registry that stops answering fails the pass (retried with backoff) instead of holding a worker.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -61,6 +64,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// registryTimeout is --registry-timeout.
+var registryTimeout time.Duration
 
 func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCacheSize int, allowUnmatched bool, toolsImage string) error {
 	scheme := runtime.NewScheme()
@@ -90,9 +96,9 @@ func run(metricsAddr, probeAddr string, leaderElect bool, concurrency, digestCac
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("trainenv"),
-		Resolver:  registry.NewResolver(nil, digestCacheSize),
+		Resolver:  resolver(digestCacheSize),
 		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
-			policy.Options{AllowUnmatched: allowUnmatched}),
+			policy.Options{AllowUnmatched: allowUnmatched, Timeout: registryTimeout}),
 		Clock:      clock.RealClock{},
 		ToolsImage: toolsImage,
 	}
@@ -131,4 +137,10 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+func resolver(cacheSize int) *registry.Resolver {
+	r := registry.NewResolver(nil, cacheSize)
+	r.Timeout = registryTimeout
+	return r
 }
