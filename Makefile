@@ -93,6 +93,24 @@ test: manifests generate envtest-assets integration-tools access-tools python3 h
 bench: integration-tools ## Verification benchmarks: trainenv cold and cached, and the cosign CLI, on the real registry.
 	$(INTEGRATION_ENV) go test ./internal/trust/policy/ -run '^$$' -bench . -count 1
 
+# Every parser of outside input, each fuzzed for FUZZ_TIME (make fuzz FUZZ_TIME=2m for a
+# longer run). The seed corpora also run in make test, as ordinary tests.
+FUZZ_TIME ?= 10s
+FUZZ_TARGETS := \
+	./internal/registry:FuzzParseReference \
+	./internal/cuda:FuzzParse \
+	./internal/cuda:FuzzImageEnv \
+	./internal/compat:FuzzNodeLabels \
+	./internal/access:FuzzParseAuthorizedKeys \
+	./internal/trust/policy:FuzzPolicyGlob
+
+.PHONY: fuzz
+fuzz: ## Fuzz image references, NVIDIA_REQUIRE_CUDA, image env, node labels, authorized_keys and policy globs (FUZZ_TIME each).
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZ_TIME)"; \
+	  go test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) || exit 1; \
+	done
+
 .PHONY: kyverno-policies
 kyverno-policies: ## Print Kyverno ImageValidatingPolicies mirroring the current cluster's ClusterImagePolicies.
 	@go run ./cmd/kyverno-policies

@@ -60,8 +60,8 @@ var schemes = []scheme{
 // it are present and numeric (what the affinity terms of the scheme also require).
 func (vl versionLabels) read(labels map[string]string) cuda.Version {
 	if vl.integer != "" {
-		n, err := strconv.ParseUint(labels[vl.integer], 10, 64)
-		if err != nil {
+		n, ok := labelNumber(labels[vl.integer])
+		if !ok {
 			return nil
 		}
 		v := make(cuda.Version, len(vl.weights))
@@ -73,13 +73,24 @@ func (vl versionLabels) read(labels map[string]string) cuda.Version {
 	}
 	v := make(cuda.Version, len(vl.components))
 	for i, key := range vl.components {
-		n, err := strconv.ParseUint(labels[key], 10, 64)
-		if err != nil {
+		n, ok := labelNumber(labels[key])
+		if !ok {
 			return nil
 		}
 		v[i] = n
 	}
 	return v
+}
+
+// labelNumber reads a label value as the scheduler reads it for the Gt and Lt operators
+// (a signed 64-bit integer), so that a value it cannot compare, such as one above 2^63-1,
+// is unknown here too and the verdict never admits a node the affinity does not.
+func labelNumber(value string) (uint64, bool) {
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return uint64(n), true
 }
 
 // facts reads the node facts that this scheme labels (nil/empty where it has none).
