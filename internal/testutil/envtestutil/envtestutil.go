@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -52,7 +54,11 @@ func StartEnv(extraCRDs ...string) (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 	}
 	env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, extraCRDs...)
-	env.ControlPlane.GetAPIServer().CertDir = certDir
+	apiServer := env.ControlPlane.GetAPIServer()
+	apiServer.CertDir = certDir
+	// kube-apiserver drains open watches for longer than envtest's default 20 s before it
+	// exits on SIGTERM; after this, envtest kills it (SIGKILL), as a crash would.
+	env.ControlPlaneStopTimeout = stopTimeout
 	cfg, err := env.Start()
 	if err != nil {
 		_ = os.RemoveAll(certDir)
@@ -61,8 +67,18 @@ func StartEnv(extraCRDs ...string) (*Env, error) {
 	return &Env{Config: cfg, env: env, certDir: certDir}, nil
 }
 
-// StopAPIServer stops kube-apiserver (etcd keeps running).
-func (e *Env) StopAPIServer() error { return e.env.ControlPlane.APIServer.Stop() }
+// stopTimeout is how long kube-apiserver may take to stop before it is killed.
+const stopTimeout = 3 * time.Second
+
+// StopAPIServer stops kube-apiserver (etcd keeps running): SIGTERM, then SIGKILL if it has
+// not exited within a few seconds.
+func (e *Env) StopAPIServer() error {
+	err := e.env.ControlPlane.APIServer.Stop()
+	if err != nil && strings.HasPrefix(err.Error(), "timeout waiting for process kube-apiserver to stop") {
+		return nil // killed
+	}
+	return err
+}
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, and waits until it is healthy.
 func (e *Env) StartAPIServer() error { return e.env.ControlPlane.APIServer.Start() }
@@ -70,6 +86,9 @@ func (e *Env) StartAPIServer() error { return e.env.ControlPlane.APIServer.Start
 // Stop stops the control plane and removes its files.
 func (e *Env) Stop() error {
 	err := e.env.Stop()
+	if err != nil && strings.Contains(err.Error(), "timeout waiting for process kube-apiserver to stop") {
+		err = nil // killed
+	}
 	return errors.Join(err, os.RemoveAll(e.certDir))
 }
 
