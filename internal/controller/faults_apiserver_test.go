@@ -39,7 +39,9 @@ func TestAPIServerRestartUnderRunningManager(t *testing.T) {
 	t.Logf("started in %s", time.Since(restart).Round(100*time.Millisecond))
 	t.Logf("kube-apiserver was down for %s", time.Since(start).Round(100*time.Millisecond))
 	// The suite's client may hold connections to the old process; a new request reconnects.
-	g.Eventually(func() error { return k8s.Get(f.ctx, client.ObjectKeyFromObject(before), &trainenvv1.TrainingEnvironment{}) },
+	g.Eventually(func() error {
+		return k8s.Get(f.ctx, client.ObjectKeyFromObject(before), &trainenvv1.TrainingEnvironment{})
+	},
 		20*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	after := f.create("after", reg.Host+"/team/pytorch:2.4")
