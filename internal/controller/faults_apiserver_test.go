@@ -25,7 +25,7 @@ func TestAPIServerRestartUnderRunningManager(t *testing.T) {
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
 	f.gpuNode("restart-a100", "NVIDIA-A100-SXM4-80GB", 8)
-	tm := startManager(t)
+	tm := startManager(t, f.ns)
 
 	before := f.create("before", reg.Host+"/team/pytorch:2.4")
 	g.Eventually(func() error { _, err := f.statefulSet(before); return err }, 20*time.Second, 100*time.Millisecond).Should(Succeed())

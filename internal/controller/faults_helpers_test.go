@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -37,15 +38,18 @@ type testManager struct {
 
 type managerOption func(*ctrl.Options, *controller.TrainingEnvironmentReconciler)
 
-// startManager starts a manager whose failed passes are retried within a second (the
-// production backoff grows to 1,000 s: a fault test must see recovery in seconds).
-func startManager(t *testing.T, opts ...managerOption) *testManager {
+// startManager starts a manager that watches the test's namespace only (the environments
+// other tests left behind are not its business: envtest deletes no namespace) and whose
+// failed passes are retried within a second (the production backoff grows to 1,000 s: a
+// fault test must see recovery in seconds).
+func startManager(t *testing.T, ns string, opts ...managerOption) *testManager {
 	t.Helper()
 	logs := &syncBuffer{}
 	o := ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Logger:  zap.New(zap.WriteTo(logs), zap.UseDevMode(true), zap.Level(zapcoreLevel(-5))),
+		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 	}
 	r := &controller.TrainingEnvironmentReconciler{
 		Resolver:   registry.NewResolver(nil, 64),

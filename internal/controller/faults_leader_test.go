@@ -32,9 +32,9 @@ func TestLeaderElectionOnlyTheLeaderWritesAndFailsOver(t *testing.T) {
 		o.LeaderElectionReleaseOnCancel = false
 	}
 
-	first := startManager(t, elect)
+	first := startManager(t, f.ns, elect)
 	g.Eventually(first.mgr.Elected(), 20*time.Second).Should(BeClosed())
-	second := startManager(t, elect)
+	second := startManager(t, f.ns, elect)
 	g.Consistently(second.mgr.Elected(), lease+time.Second).ShouldNot(BeClosed(), "one leader at a time")
 
 	a := f.create("leader-a", reg.Host+"/team/pytorch:2.4")

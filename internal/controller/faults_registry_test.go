@@ -28,7 +28,7 @@ func TestRegistryKilledWhileVerifyingThenRestarted(t *testing.T) {
 	f := newFixture(t)
 	k := newKeylessTrust(f)
 	f.gpuNode("outage-a100", "NVIDIA-A100-SXM4-80GB", 8)
-	startManager(t, func(_ *ctrl.Options, r *controller.TrainingEnvironmentReconciler) {
+	startManager(t, f.ns, func(_ *ctrl.Options, r *controller.TrainingEnvironmentReconciler) {
 		r.Verifier = policy.New(&policy.APISource{Policies: k8s, Refs: k8s}, policy.Options{Timeout: 2 * time.Second})
 	})
 	eventually := func(actual any) AsyncAssertion { return g.Eventually(actual, 30*time.Second, 100*time.Millisecond) }

@@ -33,7 +33,7 @@ func TestSecretsNeverReachLogsOrEvents(t *testing.T) {
 	reg.Push("private/pytorch", "2.4", registrytest.Image(t))
 	f.gpuNode("secrets-a100", "NVIDIA-A100-SXM4-80GB", 8)
 	f.putSecret("secrets-keys", map[string]string{"authorized_keys": authorizedKey(t)})
-	tm := startManager(t)
+	tm := startManager(t, f.ns)
 
 	// First with wrong credentials (the registry's refusal is logged and shown), then right.
 	dockerConfig := func(password string) map[string][]byte {
