@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/trainenv/trainenv/internal/cuda"
@@ -87,11 +88,15 @@ func (vl versionLabels) read(labels map[string]string) cuda.Version {
 // is unknown here too and the verdict never admits a node the affinity does not.
 func labelNumber(value string) (uint64, bool) {
 	n, err := strconv.ParseInt(value, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n >= maxLabelNumber {
 		return 0, false
 	}
 	return uint64(n), true
 }
+
+// maxLabelNumber bounds the numbers read from labels (exclusive), so that the affinity can
+// require "a number" as Lt maxLabelNumber (see numeric).
+const maxLabelNumber = math.MaxInt64
 
 // facts reads the node facts that this scheme labels (nil/empty where it has none).
 func (s scheme) facts(labels map[string]string) cuda.Node {
