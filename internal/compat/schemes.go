@@ -70,6 +70,11 @@ func (vl versionLabels) read(labels map[string]string) cuda.Version {
 			v[i] = n / w
 			n %= w
 		}
+		if n > 0 {
+			// Below the encoding's last unit (12045 for CUDA: 12.4 and 5): kept as one more
+			// component, so the version compares as the affinity compares the integer.
+			v = append(v, n)
+		}
 		return v
 	}
 	v := make(cuda.Version, len(vl.components))
