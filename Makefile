@@ -108,6 +108,24 @@ SCALE_ARGS ?=
 bench-scale: manifests build dev-tools ## Scale benchmark: 1,000 simulated GPU nodes, 5,000 TrainingEnvironments vs as many bare pods, steady state, restart with 10,000 (docs/benchmarks.md).
 	go run -tags scalebench ./e2e/scale --root $(CURDIR) --bin $(ENVTEST_ASSETS) --state $(BIN)/scale --manager $(BIN)/manager $(SCALE_ARGS)
 
+# Every parser of outside input, each fuzzed for FUZZ_TIME (make fuzz FUZZ_TIME=2m for a
+# longer run). The seed corpora also run in make test, as ordinary tests.
+FUZZ_TIME ?= 10s
+FUZZ_TARGETS := \
+	./internal/registry:FuzzParseReference \
+	./internal/cuda:FuzzParse \
+	./internal/cuda:FuzzImageEnv \
+	./internal/compat:FuzzNodeLabels \
+	./internal/access:FuzzParseAuthorizedKeys \
+	./internal/trust/policy:FuzzPolicyGlob
+
+.PHONY: fuzz
+fuzz: ## Fuzz image references, NVIDIA_REQUIRE_CUDA, image env, node labels, authorized_keys and policy globs (FUZZ_TIME each).
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZ_TIME)"; \
+	  go test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) || exit 1; \
+	done
+
 .PHONY: kyverno-policies
 kyverno-policies: ## Print Kyverno ImageValidatingPolicies mirroring the current cluster's ClusterImagePolicies.
 	@go run ./cmd/kyverno-policies

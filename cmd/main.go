@@ -43,6 +43,7 @@ type options struct {
 	kyvernoPolicy   bool
 	pprofAddr       string
 	syncPeriod      time.Duration
+	registryTimeout time.Duration
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -64,6 +65,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the pprof endpoint (e.g. 127.0.0.1:8082), for profiling; empty disables it.")
 	fs.DurationVar(&o.syncPeriod, "sync-period", 10*time.Hour,
 		"How often every cached object is handed to the reconciler again, changed or not (controller-runtime's SyncPeriod).")
+	fs.DurationVar(&o.registryTimeout, "registry-timeout", registry.DefaultTimeout,
+		"Time budget of one image resolution, and of one signature verification, all registry requests included: a registry that stops answering fails the pass (retried with backoff) instead of holding a worker.")
 }
 
 func main() {
@@ -116,9 +119,9 @@ func run(o options) error {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("trainenv"),
-		Resolver:  registry.NewResolver(nil, o.digestCacheSize),
+		Resolver:  resolver(o.digestCacheSize, o.registryTimeout),
 		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
-			policy.Options{AllowUnmatched: o.allowUnmatched}),
+			policy.Options{AllowUnmatched: o.allowUnmatched, Timeout: o.registryTimeout}),
 		Clock:      clock.RealClock{},
 		ToolsImage: o.toolsImage,
 	}
@@ -172,4 +175,10 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+func resolver(cacheSize int, timeout time.Duration) *registry.Resolver {
+	r := registry.NewResolver(nil, cacheSize)
+	r.Timeout = timeout
+	return r
 }

@@ -76,6 +76,7 @@ type TrainingEnvironmentSpec struct {
 	// them fail with "bus error". It counts against the memory limit.
 	// +optional
 	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(self).isGreaterThan(quantity('0'))",message="shmSize must be greater than zero, e.g. 1Gi"
 	ShmSize *resource.Quantity `json:"shmSize,omitempty"`
 
 	// Jupyter configures the Jupyter server in the environment.
@@ -170,6 +171,7 @@ type GPUSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	Products []string `json:"products,omitempty"`
 }
 
@@ -194,6 +196,8 @@ type CUDASpec struct {
 }
 
 // ResourcesSpec is the CPU and memory of the environment.
+// +kubebuilder:validation:XValidation:rule="!has(self.cpu) || quantity(self.cpu).isGreaterThan(quantity('0'))",message="resources.cpu must be greater than zero, e.g. \"8\""
+// +kubebuilder:validation:XValidation:rule="!has(self.memory) || quantity(self.memory).isGreaterThan(quantity('0'))",message="resources.memory must be greater than zero, e.g. 64Gi"
 type ResourcesSpec struct {
 	// CPU requested, e.g. "8".
 	// +optional
@@ -209,10 +213,12 @@ type SecretKeyReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 	// Key in the Secret's data. Defaults depend on the use.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	Key string `json:"key,omitempty"`
 }
 
@@ -275,6 +281,7 @@ type SSHSpec struct {
 }
 
 // WorkspaceSpec is the persistent workspace volume.
+// +kubebuilder:validation:XValidation:rule="quantity(self.size).isGreaterThan(quantity('0'))",message="workspace.size must be greater than zero, e.g. 100Gi"
 // +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="workspace.storageClassName cannot be changed once set"
 type WorkspaceSpec struct {
 	// Size of the volume. It may grow (where the storage class allows expansion), not shrink.

@@ -199,8 +199,9 @@ func componentTerms(keys []string, want cuda.Version, op cuda.Op) []term {
 	return out
 }
 
-// withAll adds Exists for the keys a term does not constrain, so that a node must carry
-// the whole version (as reading its facts requires).
+// withAll requires a number in each of the keys a term does not constrain, so that a node
+// must carry the whole version, every component numeric (as reading its facts requires:
+// Exists would admit a node whose minor version label is "A").
 func withAll(t term, keys []string) term {
 	for _, k := range keys {
 		found := false
@@ -210,14 +211,17 @@ func withAll(t term, keys []string) term {
 			}
 		}
 		if !found {
-			t = append(t, exists(k))
+			t = append(t, numeric(k))
 		}
 	}
 	return t
 }
 
-func exists(key string) corev1.NodeSelectorRequirement {
-	return corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpExists}
+// numeric admits a label holding an integer below maxLabelNumber: Lt parses the value as
+// the verdict does (labelNumber), and a value that is not a number fails it. (Gt -1 would
+// say it more plainly, but "-1" is not a valid label value.)
+func numeric(key string) corev1.NodeSelectorRequirement {
+	return corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpLt, Values: []string{strconv.FormatInt(maxLabelNumber, 10)}}
 }
 
 // cross is the AND of two DNFs.
@@ -230,4 +234,8 @@ func cross(a, b []term) []term {
 		}
 	}
 	return out
+}
+
+func exists(key string) corev1.NodeSelectorRequirement {
+	return corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpExists}
 }

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/trainenv/trainenv/internal/cuda"
@@ -60,8 +61,8 @@ var schemes = []scheme{
 // it are present and numeric (what the affinity terms of the scheme also require).
 func (vl versionLabels) read(labels map[string]string) cuda.Version {
 	if vl.integer != "" {
-		n, err := strconv.ParseUint(labels[vl.integer], 10, 64)
-		if err != nil {
+		n, ok := labelNumber(labels[vl.integer])
+		if !ok {
 			return nil
 		}
 		v := make(cuda.Version, len(vl.weights))
@@ -69,18 +70,38 @@ func (vl versionLabels) read(labels map[string]string) cuda.Version {
 			v[i] = n / w
 			n %= w
 		}
+		if n > 0 {
+			// Below the encoding's last unit (12045 for CUDA: 12.4 and 5): kept as one more
+			// component, so the version compares as the affinity compares the integer.
+			v = append(v, n)
+		}
 		return v
 	}
 	v := make(cuda.Version, len(vl.components))
 	for i, key := range vl.components {
-		n, err := strconv.ParseUint(labels[key], 10, 64)
-		if err != nil {
+		n, ok := labelNumber(labels[key])
+		if !ok {
 			return nil
 		}
 		v[i] = n
 	}
 	return v
 }
+
+// labelNumber reads a label value as the scheduler reads it for the Gt and Lt operators
+// (a signed 64-bit integer), so that a value it cannot compare, such as one above 2^63-1,
+// is unknown here too and the verdict never admits a node the affinity does not.
+func labelNumber(value string) (uint64, bool) {
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n < 0 || n >= maxLabelNumber {
+		return 0, false
+	}
+	return uint64(n), true
+}
+
+// maxLabelNumber bounds the numbers read from labels (exclusive), so that the affinity can
+// require "a number" as Lt maxLabelNumber (see numeric).
+const maxLabelNumber = math.MaxInt64
 
 // facts reads the node facts that this scheme labels (nil/empty where it has none).
 func (s scheme) facts(labels map[string]string) cuda.Node {

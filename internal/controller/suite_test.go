@@ -36,6 +36,8 @@ var (
 	k8s       client.Client
 	envConfig *rest.Config
 	scheme    = runtime.NewScheme()
+	// controlPlane restarts kube-apiserver for the fault tests.
+	controlPlane *envtestutil.Env
 )
 
 func TestMain(m *testing.M) {
@@ -49,11 +51,13 @@ func TestMain(m *testing.M) {
 	if err := pcv1alpha1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	cfg, stop, err := envtestutil.Start()
+	var err error
+	controlPlane, err = envtestutil.StartEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		os.Exit(1)
 	}
+	cfg, stop := controlPlane.Config, controlPlane.Stop
 	envConfig = cfg
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {

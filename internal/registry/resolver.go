@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -56,12 +57,23 @@ func (c ImageConfig) Lookup(key string) (string, bool) {
 type Resolver struct {
 	transport http.RoundTripper
 	cache     *lru.Cache
+	// Timeout bounds one Resolve, every request included (DefaultTimeout), so that a
+	// registry that stops answering cannot hold a reconcile worker.
+	Timeout time.Duration
 }
 
-// NewResolver returns a Resolver using transport (remote.DefaultTransport if nil), counted
-// in the registry metrics as operation resolve, and caching up to cacheSize resolved digests.
+// NewResolver returns a Resolver using transport (remote.DefaultTransport if nil), with
+// responses capped at the default Limits, counted in the registry metrics as operation
+// resolve, and caching up to cacheSize resolved digests.
 func NewResolver(transport http.RoundTripper, cacheSize int) *Resolver {
-	return &Resolver{transport: Instrument(transport, OperationResolve), cache: lru.New(cacheSize)}
+	if transport == nil {
+		transport = remote.DefaultTransport
+	}
+	return &Resolver{
+		transport: Instrument(LimitTransport(transport, Limits{}), OperationResolve),
+		cache:     lru.New(cacheSize),
+		Timeout:   DefaultTimeout,
+	}
 }
 
 // Request is what to resolve and with which credentials.
@@ -86,6 +98,11 @@ func (r *Resolver) Resolve(ctx context.Context, req Request) (Resolution, error)
 	if err != nil {
 		return Resolution{}, err
 	}
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+		defer cancel()
+	}
 	platform, err := ParsePlatform(req.Platform)
 	if err != nil {
 		return Resolution{}, err
@@ -108,7 +125,7 @@ func (r *Resolver) Resolve(ctx context.Context, req Request) (Resolution, error)
 	// the reference exists and that the credentials reach it, even for a digest.
 	head, err := puller.Head(ctx, ref)
 	if err != nil {
-		return Resolution{}, classify(err)
+		return Resolution{}, r.failed(ctx, err)
 	}
 	res := Resolution{Reference: ref, TargetDigest: head.Digest.String(), Platform: req.Platform}
 	key := cacheKey{ref.Context().String(), res.TargetDigest, req.Platform}
@@ -118,10 +135,19 @@ func (r *Resolver) Resolve(ctx context.Context, req Request) (Resolution, error)
 		return res, nil
 	}
 	if err := readManifest(ctx, puller, ref.Context().Digest(res.TargetDigest), platform, &res); err != nil {
-		return Resolution{}, classify(err)
+		return Resolution{}, r.failed(ctx, err)
 	}
 	r.cache.Add(key, cached{digest: res.Digest, indexDigest: res.IndexDigest, config: res.Config})
 	return res, nil
+}
+
+// failed classifies err, saying so when the time budget ran out (the registry's own error
+// is then only "context deadline exceeded").
+func (r *Resolver) failed(ctx context.Context, err error) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("no complete answer from the registry within %s: %w", r.Timeout, err)}
+	}
+	return classify(err)
 }
 
 // readManifest fills Digest, IndexDigest and Config from the manifest at target, which is

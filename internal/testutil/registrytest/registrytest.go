@@ -3,6 +3,7 @@
 package registrytest
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,17 +22,19 @@ import (
 
 // Registry is an in-process OCI registry on loopback.
 type Registry struct {
-	t      testing.TB
-	server *httptest.Server
+	t       testing.TB
+	server  *httptest.Server
+	handler http.Handler
 	// Host is host:port of the registry, e.g. 127.0.0.1:41234.
 	Host string
 
-	mu       sync.Mutex
-	requests []string
-	down     bool
-	throttle int
-	user     string
-	password string
+	mu        sync.Mutex
+	requests  []string
+	down      bool
+	throttle  int
+	user      string
+	password  string
+	intercept func(http.ResponseWriter, *http.Request) bool
 }
 
 // New starts a registry that is closed when the test ends.
@@ -39,9 +42,9 @@ func New(t testing.TB) *Registry {
 	t.Helper()
 	r := &Registry{t: t}
 	handler := registry.New(registry.Logger(nopLogger()))
-	r.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
-		down, user, password := r.down, r.user, r.password
+		down, user, password, intercept := r.down, r.user, r.password, r.intercept
 		r.requests = append(r.requests, req.Method+" "+req.URL.Path)
 		throttled := r.throttle > 0 && req.URL.Path != "/v2/"
 		if throttled {
@@ -55,6 +58,9 @@ func New(t testing.TB) *Registry {
 			_, _ = w.Write([]byte(`{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}`))
 			return
 		}
+		if intercept != nil && intercept(w, req) {
+			return
+		}
 		if down {
 			http.Error(w, "registry is down for maintenance", http.StatusServiceUnavailable)
 			return
@@ -65,10 +71,41 @@ func New(t testing.TB) *Registry {
 			return
 		}
 		handler.ServeHTTP(w, req)
-	}))
-	t.Cleanup(r.server.Close)
+	})
+	r.server = httptest.NewServer(r.handler)
+	t.Cleanup(func() { r.current().Close() })
 	r.Host = strings.TrimPrefix(r.server.URL, "http://")
 	return r
+}
+
+func (r *Registry) current() *httptest.Server {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.server
+}
+
+// Kill stops the registry process, as far as clients can tell: open connections are cut
+// and new ones refused. What was pushed is kept (its storage survives) for Restart.
+func (r *Registry) Kill() {
+	srv := r.current()
+	srv.CloseClientConnections()
+	srv.Close()
+}
+
+// Restart serves again, on the same address, after Kill.
+func (r *Registry) Restart() {
+	r.t.Helper()
+	l, err := net.Listen("tcp", r.Host)
+	if err != nil {
+		r.t.Fatalf("restarting the registry on %s: %v", r.Host, err)
+	}
+	srv := httptest.NewUnstartedServer(r.handler)
+	_ = srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	r.mu.Lock()
+	r.server = srv
+	r.mu.Unlock()
 }
 
 // SetDown makes every request fail with 503 (down=true) or serves again (false).
@@ -84,6 +121,15 @@ func (r *Registry) ThrottleNext(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.throttle = n
+}
+
+// Intercept runs h before the registry serves each request: h may answer it itself
+// (returning true) or change it (e.g. its path) and let the registry serve it (false).
+// Tests use it to make the registry misbehave. nil removes the hook.
+func (r *Registry) Intercept(h func(w http.ResponseWriter, req *http.Request) (handled bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.intercept = h
 }
 
 // RequireBasicAuth makes the registry refuse requests without these credentials.

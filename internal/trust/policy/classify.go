@@ -1,11 +1,14 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
@@ -31,6 +34,8 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	var failed error
 	denied := false
 	switch {
+	case errors.As(err, new(*registry.LimitError)): // names the request already
+		failed = err
 	case err != nil:
 		failed = fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
@@ -54,7 +59,36 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.err = failed
 	}
 	r.denied = r.denied || denied
+	if resp != nil && resp.Body != nil {
+		resp.Body = &recordedBody{ReadCloser: resp.Body, r: r, req: req}
+	}
 	return resp, err
+}
+
+// recordedBody records a body that fails while being read (cut off at a size limit, not
+// matching its digest, the connection dropped): the registry decided the outcome, and
+// cosign would report it only as one more reason a signature did not verify.
+type recordedBody struct {
+	io.ReadCloser
+	r   *recorder
+	req *http.Request
+}
+
+func (b *recordedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.r.mu.Lock()
+		var limit *registry.LimitError
+		switch {
+		case b.r.err != nil:
+		case errors.As(err, &limit): // names the request already
+			b.r.err = err
+		default:
+			b.r.err = fmt.Errorf("%s %s: %w", b.req.Method, b.req.URL.Redacted(), err)
+		}
+		b.r.mu.Unlock()
+	}
+	return n, err
 }
 
 // failure returns the first registry failure of the evaluation, if any.
@@ -121,7 +155,11 @@ func failureReason(msgs []string) string {
 // transparency log and TUF clients, and registries reached with signaturePullSecrets
 // (policy-controller replaces the remote options for those).
 var networkMarkers = []string{"connection refused", "no such host", "i/o timeout", "TLS handshake timeout",
-	"connection reset", "dial tcp", "context deadline exceeded", "503 Service Unavailable", "502 Bad Gateway"}
+	"connection reset", "dial tcp", "context deadline exceeded", "503 Service Unavailable", "502 Bad Gateway",
+	// go-containerregistry checks each blob against its digest as cosign reads it: content
+	// that does not match means the registry (or something on the way) is broken, not that
+	// the signer is untrusted.
+	"error verifying sha256 checksum"}
 
 func networkFailure(msgs []string) error {
 	for _, m := range msgs {

@@ -136,6 +136,14 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 		if err == nil {
 			err = networkFailure(append(allFails, warns...))
 		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			if err == nil {
+				err = ctxErr
+			}
+			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trust.ReasonRegistryUnavailable, Digest: ref.String(),
+				Message: clip(fmt.Sprintf("verifying %s did not finish within %s, the time budget of one verification (the registry is slow or not answering): %v",
+					ref.Context().Name(), v.opts.Timeout, err))}, err
+		}
 		if err != nil {
 			reason := trust.ReasonRegistryUnavailable
 			if rec.unauthorized() {
@@ -143,10 +151,6 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 			}
 			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: reason, Digest: ref.String(),
 				Message: clip(fmt.Sprintf("reading signatures of %s: %v", ref.Context().Name(), err))}, err
-		}
-		if err := ctx.Err(); err != nil {
-			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trust.ReasonRegistryUnavailable, Digest: ref.String(),
-				Message: fmt.Sprintf("verifying %s did not finish: %v", ref.Context().Name(), err)}, err
 		}
 	}
 	if len(fails) > 0 {

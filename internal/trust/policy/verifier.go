@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/policy-controller/pkg/apis/config"
 	webhookcip "github.com/sigstore/policy-controller/pkg/webhook/clusterimagepolicy"
 	"go.uber.org/zap"
@@ -42,8 +43,13 @@ type Options struct {
 	ReverifyInterval time.Duration
 	// FailureTTL is how long a failing verdict is reused (default 30 seconds).
 	FailureTTL time.Duration
-	// Timeout bounds one evaluation of all matching policies (default 2 minutes).
+	// Timeout bounds one evaluation of all matching policies, every registry request
+	// included (default 10 seconds), so that a registry that stops answering cannot pin a
+	// reconcile worker. An evaluation that runs out is an error, retried with backoff.
 	Timeout time.Duration
+	// Limits cap what a registry may make the verifier read: manifest and blob sizes,
+	// and signatures or attestations per digest (registry.Limits' defaults).
+	Limits registry.Limits
 	// Resources are the objects that policies with `match:` are compared with: what
 	// trainenv creates for an environment, by default a StatefulSet (apps/v1) and its Pod
 	// (v1), without labels. A policy that matches any of them applies, as the webhook
@@ -63,6 +69,9 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// DefaultTimeout is the default time budget of one verification.
+const DefaultTimeout = 10 * time.Second
 
 // Resource is what a policy's `match:` resource selector is compared with.
 type Resource struct {
@@ -90,7 +99,7 @@ func New(src PolicySource, opts Options) *Verifier {
 		opts.FailureTTL = 30 * time.Second
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Minute
+		opts.Timeout = DefaultTimeout
 	}
 	if len(opts.Resources) == 0 {
 		opts.Resources = []Resource{{Kind: "StatefulSet", APIVersion: "apps/v1"}, {Kind: "Pod", APIVersion: "v1"}}
@@ -98,7 +107,10 @@ func New(src PolicySource, opts Options) *Verifier {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop().Sugar()
 	}
-	opts.Transport = registry.Instrument(opts.Transport, registry.OperationVerify)
+	if opts.Transport == nil {
+		opts.Transport = remote.DefaultTransport
+	}
+	opts.Transport = registry.Instrument(registry.LimitTransport(opts.Transport, opts.Limits), registry.OperationVerify)
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = 4096
 	}
