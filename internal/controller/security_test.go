@@ -123,6 +123,10 @@ func TestManagerClusterRoleIsLeastPrivilege(t *testing.T) {
 		// The policy watches and the verifier's policy source.
 		"policy.sigstore.dev/clusterimagepolicies": sets.New("get", "list", "watch"),
 		"policy.sigstore.dev/trustroots":           sets.New("get", "list", "watch"),
+		// The secure metrics endpoint asks who a scraper is and whether it may read /metrics
+		// (internal/metrics/server.go).
+		"authentication.k8s.io/tokenreviews":        sets.New("create"),
+		"authorization.k8s.io/subjectaccessreviews": sets.New("create"),
 	}
 	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())

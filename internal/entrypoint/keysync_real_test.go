@@ -34,7 +34,10 @@ func TestEntrypointRealAuthorizedKeysChangeWithoutRestart(t *testing.T) {
 		}
 		return err == nil
 	})
-	sshdPid := readFile(t, filepath.Join(p.paths.RuntimeDir, "ssh", "sshd.pid"))
+	pidFile := filepath.Join(p.paths.RuntimeDir, "ssh", "sshd.pid")
+	// sshd writes its pid file after it starts listening.
+	waitFor(t, "sshd.pid", func() bool { _, err := os.Stat(pidFile); return err == nil })
+	sshdPid := readFile(t, pidFile)
 	known := rt.KnownHosts(t, "env", p.hostKeys)
 	login := func(key rt.ClientKey, command string) (string, int) {
 		return rt.Login{Port: p.paths.SSHPort, Key: key.Path, KnownHosts: known, Alias: "env", User: p.user.Name, Command: command}.Run()
