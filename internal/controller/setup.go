@@ -32,10 +32,11 @@ func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		// Annotations do not either; the resume request of `kubectl trainenv resume` is one.
 		For(&trainenvv1.TrainingEnvironment{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&appsv1.StatefulSet{}).
-		Owns(&corev1.Service{}).
-		Owns(&networkingv1.NetworkPolicy{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToEnvironment)).
+		// Only changes a pass can act on start one (predicates.go).
+		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(ownedChanged())).
+		Owns(&corev1.Service{}, builder.WithPredicates(ownedChanged())).
+		Owns(&networkingv1.NetworkPolicy{}, builder.WithPredicates(ownedChanged())).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToEnvironment), builder.WithPredicates(podChanged())).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeToIncompatible),
 			builder.WithPredicates(nodeFactsChanged())).
 		// A policy that changes can admit or refuse images: re-verify every environment.

@@ -1,0 +1,120 @@
+package controller_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/controller"
+	"github.com/trainenv/trainenv/internal/registry"
+	"github.com/trainenv/trainenv/internal/testutil/registrytest"
+	"github.com/trainenv/trainenv/internal/trust"
+)
+
+// reconciles reads controller-runtime's count of the environment controller's passes.
+func reconciles(g Gomega) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "trainingenvironment" {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return total
+}
+
+// settled waits until no pass has run for a second and returns the count.
+func settled(g Gomega) float64 {
+	last := reconciles(g)
+	g.Eventually(func() bool {
+		now := reconciles(g)
+		quiet := now == last
+		last = now
+		return quiet
+	}, 30*time.Second, time.Second).Should(BeTrue())
+	return last
+}
+
+// Updates of owned objects that change nothing a pass reads start no pass (the StatefulSet
+// controller's status updates, a pod's probe timestamps); changes of what it reads do (the
+// StatefulSet's spec, the pod becoming ready).
+func TestOwnedObjectPredicates(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	reg := registrytest.New(t)
+	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
+	f.gpuNode("pred-a100", "NVIDIA-A100-SXM4-80GB", 8)
+
+	mgr, err := ctrl.NewManager(envConfig, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	r := &controller.TrainingEnvironmentReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trainenv"),
+		Resolver: registry.NewResolver(nil, 64), Verifier: trust.NotEnforced{}, Clock: clock.RealClock{},
+		ToolsImage: testToolsImage,
+	}
+	g.Expect(r.SetupWithManager(mgr, crcontroller.Options{SkipNameValidation: ptr.To(true)})).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	te := f.create("pred", reg.Host+"/team/pytorch:2.4")
+	g.Eventually(func() error { _, err := f.statefulSet(te); return err }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+	before := settled(g)
+
+	// The StatefulSet controller's kind of update: status only.
+	sts, err := f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	sts.Status.Replicas, sts.Status.ObservedGeneration, sts.Status.CurrentRevision = 1, sts.Generation, "pred-1"
+	g.Expect(k8s.Status().Update(ctx, sts)).To(Succeed())
+	g.Consistently(func() float64 { return reconciles(g) }, 2*time.Second, 200*time.Millisecond).Should(Equal(before),
+		"a status-only update of the StatefulSet started a pass")
+
+	// A spec change (the generation moves) does.
+	sts, err = f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	sts.Spec.Replicas = ptr.To[int32](0)
+	g.Expect(k8s.Update(ctx, sts)).To(Succeed())
+	g.Eventually(func() float64 { return reconciles(g) }, 10*time.Second, 100*time.Millisecond).Should(BeNumerically(">", before))
+	before = settled(g)
+
+	// The pod: created (a pass), then a probe timestamp (none), then ready (a pass).
+	pod := f.podFor(te, "pred-a100")
+	g.Eventually(func() float64 { return reconciles(g) }, 10*time.Second, 100*time.Millisecond).Should(BeNumerically(">", before))
+	before = settled(g)
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastProbeTime: metav1.Now()}}
+	g.Expect(k8s.Status().Update(ctx, pod)).To(Succeed())
+	g.Eventually(func() float64 { return reconciles(g) }, 10*time.Second, 100*time.Millisecond).Should(BeNumerically(">", before),
+		"the phase moved")
+	before = settled(g)
+	pod.Status.Conditions[0].LastProbeTime = metav1.NewTime(time.Now().Add(time.Minute))
+	pod.Status.PodIP = "10.0.0.7"
+	g.Expect(k8s.Status().Update(ctx, pod)).To(Succeed())
+	g.Consistently(func() float64 { return reconciles(g) }, 2*time.Second, 200*time.Millisecond).Should(Equal(before),
+		"a probe timestamp and an IP started a pass")
+	pod.Status.Conditions[0].Status = corev1.ConditionTrue
+	g.Expect(k8s.Status().Update(ctx, pod)).To(Succeed())
+	g.Eventually(func() *trainenvv1.TrainingEnvironment { return f.get(te) }, 10*time.Second, 100*time.Millisecond).Should(
+		haveCondition(trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonReady))
+	g.Expect(reconciles(g)).To(BeNumerically(">", before))
+}
