@@ -166,14 +166,19 @@ func cacheOptions(syncPeriod time.Duration) cache.Options {
 		panic(err)
 	}
 	owned := cache.ByObject{Label: labels.NewSelector().Add(*req)}
+	// Pods and StatefulSets keep only what the reconciler reads (controller.TransformPod):
+	// their pod specs were most of the cache at 5,000 environments. Each strips
+	// managedFields itself (a type's Transform replaces DefaultTransform).
+	pods, statefulSets := owned, owned
+	pods.Transform, statefulSets.Transform = controller.TransformPod, controller.TransformStatefulSet
 	return cache.Options{
 		SyncPeriod: &syncPeriod,
 		// trainenv never reads managedFields; they were a third of the cache's memory at
 		// 5,000 environments (docs/benchmarks.md).
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:                   owned,
-			&appsv1.StatefulSet{}:           owned,
+			&corev1.Pod{}:                   pods,
+			&appsv1.StatefulSet{}:           statefulSets,
 			&corev1.Service{}:               owned,
 			&corev1.PersistentVolumeClaim{}: owned,
 			&networkingv1.NetworkPolicy{}:   owned,

@@ -6,11 +6,14 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -57,14 +60,20 @@ func settled(g Gomega) float64 {
 // Updates of owned objects that change nothing a pass reads start no pass (the StatefulSet
 // controller's status updates, a pod's probe timestamps); changes of what it reads do (the
 // StatefulSet's spec, the pod becoming ready).
-func TestOwnedObjectPredicates(t *testing.T) {
+func TestOwnedObjectPredicatesAndStrippedCache(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
 	f.gpuNode("pred-a100", "NVIDIA-A100-SXM4-80GB", 8)
 
-	mgr, err := ctrl.NewManager(envConfig, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	// The cache as cmd/main.go configures it: pods and StatefulSets stripped to what the
+	// reconciler reads, so this test also runs the passes on the stripped objects.
+	mgr, err := ctrl.NewManager(envConfig, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:         {Transform: controller.TransformPod},
+			&appsv1.StatefulSet{}: {Transform: controller.TransformStatefulSet},
+		}}})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := &controller.TrainingEnvironmentReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trainenv"),
@@ -117,4 +126,17 @@ func TestOwnedObjectPredicates(t *testing.T) {
 	g.Eventually(func() *trainenvv1.TrainingEnvironment { return f.get(te) }, 10*time.Second, 100*time.Millisecond).Should(
 		haveCondition(trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonReady))
 	g.Expect(reconciles(g)).To(BeNumerically(">", before))
+
+	// Suspending updates the StatefulSet from the stripped cached copy: the template
+	// written is the rendered one, whole.
+	latest := f.get(te)
+	latest.Spec.Suspend = true
+	g.Expect(k8s.Update(ctx, latest)).To(Succeed())
+	g.Eventually(func() *int32 { sts, _ := f.statefulSet(te); return sts.Spec.Replicas }, 10*time.Second, 100*time.Millisecond).Should(
+		HaveValue(BeEquivalentTo(0)))
+	sts, err = f.statefulSet(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sts.Spec.Template.Spec.Containers).NotTo(BeEmpty())
+	g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(Equal(latest.Status.Image.Resolved))
+	g.Expect(sts.Spec.ServiceName).To(Equal(sts.Name))
 }
