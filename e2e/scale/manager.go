@@ -41,7 +41,8 @@ func startManager(ctx context.Context, cl *cluster, cfg config) (*manager, error
 	// No --allow-unmatched-images: every image must pass the ClusterImagePolicy.
 	m.cmd = exec.Command(cfg.manager,
 		"--kubeconfig", filepath.Join(cfg.stateDir, "manager.kubeconfig"),
-		"--metrics-bind-address", "127.0.0.1:"+port("TRAINENV_METRICS_PORT"),
+		// Plain HTTP on loopback, so that the benchmark can scrape the reconcile counts.
+		"--metrics-bind-address", "127.0.0.1:"+port("TRAINENV_METRICS_PORT"), "--metrics-secure=false",
 		"--health-probe-bind-address", "127.0.0.1:"+port("TRAINENV_PROBE_PORT"),
 		"--pprof-bind-address", "127.0.0.1:"+port("TRAINENV_PPROF_PORT"),
 		"--sync-period", cfg.syncPeriod.String(),
@@ -194,5 +195,8 @@ func (m *manager) metrics() (samples, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("manager metrics: %s", resp.Status)
+	}
 	return parseSamples(resp.Body)
 }

@@ -66,8 +66,8 @@ func (rp *report) print(w io.Writer) {
 	fmt.Fprintf(w, "run: %d nodes, %d environments in %d namespaces, %d signed images, %.0f creates/s, %d workers, "+
 		"manager --max-concurrent-reconciles=%d --sync-period=%s, kube-controller-manager and kube-scheduler client QPS %d\n\n",
 		c.nodes, c.envs, c.namespaces, c.images, c.rate, c.workers, c.concurrency, c.syncPeriod, c.componentQPS)
-	fmt.Fprintln(w, "| phase | objects | converged | create→StatefulSet p50 / p99 | create→pod p50 / p99 | create→final p50 / p99 | API writes / object | manager writes / object | registry requests | manager CPU | manager RSS (peak) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| phase | objects | converged | create→StatefulSet p50 / p99 | create→pod p50 / p99 | create→final p50 / p99 | API writes / object | manager writes / object | reconciles / object | registry requests | manager CPU | manager RSS (peak) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range []*result{rp.baseline, rp.warmup, rp.envs, rp.steady, rp.restart} {
 		if r == nil {
 			continue
@@ -88,8 +88,9 @@ func (rp *report) print(w io.Writer) {
 		if r.stats.peak > 0 {
 			cpu, rss = sec(r.cpu), mib(r.stats.rss)+" ("+mib(r.stats.peak)+")"
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %.0f (%s) | %s | %d | %s | %s |\n", r.name, r.n, sec(r.converge), wl, pod, fin,
-			total(r.apiWrites), per(total(r.apiWrites), r.n), mw, r.registry.total, cpu, rss)
+		rec := fmt.Sprintf("%.0f (%s)", r.reconciles, per(r.reconciles, r.n))
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %.0f (%s) | %s | %s | %d | %s | %s |\n", r.name, r.n, sec(r.converge), wl, pod, fin,
+			total(r.apiWrites), per(total(r.apiWrites), r.n), mw, rec, r.registry.total, cpu, rss)
 	}
 	if r := rp.restart; r != nil {
 		fmt.Fprintf(w, "\nrestart against %d environments: informers synced %s after the process started, RSS then %s\n", r.n, sec(r.syncTime), mib(r.syncRSS))

@@ -53,7 +53,7 @@ func TestCheck(t *testing.T) {
 			r := compat.Check(tc.gpu, cuda.Requirements{}, tc.nodes)
 			g.Expect(r.OK).To(Equal(tc.ok), r.Message)
 			g.Expect(r.Reason).To(Equal(tc.reason))
-			g.Expect(r.Nodes).To(Equal(tc.fit))
+			g.Expect(r.Nodes).To(ConsistOf(tc.fit))
 			g.Expect(r.Message).NotTo(BeEmpty())
 		})
 	}

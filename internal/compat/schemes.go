@@ -118,9 +118,9 @@ func (s scheme) facts(labels map[string]string) cuda.Node {
 
 // holds reports whether the requirements hold on a node under some scheme: exactly the
 // nodes that the affinity terms of all schemes together admit.
-func holds(rs cuda.Requirements, labels map[string]string) bool {
-	for _, s := range schemes {
-		if rs.Holds(s.facts(labels)) {
+func holds(rs cuda.Requirements, facts []cuda.Node) bool {
+	for _, f := range facts {
+		if rs.Holds(f) {
 			return true
 		}
 	}
@@ -128,10 +128,9 @@ func holds(rs cuda.Requirements, labels map[string]string) bool {
 }
 
 // bestFacts reads each fact from the first scheme that has it, for messages.
-func bestFacts(labels map[string]string) cuda.Node {
+func bestFacts(facts []cuda.Node) cuda.Node {
 	var n cuda.Node
-	for _, s := range schemes {
-		f := s.facts(labels)
+	for _, f := range facts {
 		if n.CUDA == nil {
 			n.CUDA = f.CUDA
 		}

@@ -90,5 +90,5 @@ func TestManagerWatchesDriveTheEnvironment(t *testing.T) {
 			}
 		}
 		return reasons
-	}, 20*time.Second, 200*time.Millisecond).Should(ContainElements(trainenvv1.ReasonNoGPUNodes, trainenvv1.ReasonResolved, "CreatedStatefulSet", "CreatedService", "CreatedPersistentVolumeClaim"))
+	}, 20*time.Second, 200*time.Millisecond).Should(ContainElements(trainenvv1.ReasonNoGPUNodes, trainenvv1.ReasonResolved, controller.ReasonCreatedWorkload, "CreatedPersistentVolumeClaim"))
 }

@@ -65,7 +65,15 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 		return fmt.Errorf("reading the pull Secrets of %s: %w", te.Name, err)
 	}
 	p.keychain = keychain
-	res, err := r.Resolver.Resolve(ctx, registry.Request{Image: te.Spec.Image, Platform: te.Spec.Platform, Keychain: keychain})
+	lookup := func(ctx context.Context) (registry.Resolution, error) {
+		return r.Resolver.Resolve(ctx, registry.Request{Image: te.Spec.Image, Platform: te.Spec.Platform, Keychain: keychain})
+	}
+	var res registry.Resolution
+	if len(secrets) == 0 && !registry.IsDigest(ref) {
+		res, err = r.tags.resolve(ctx, te.Spec.Image+"|"+te.Spec.Platform, r.Clock.Now(), lookup)
+	} else {
+		res, err = lookup(ctx)
+	}
 	if err != nil {
 		return r.resolveFailed(ctx, p, isNew, err, interval)
 	}

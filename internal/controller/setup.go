@@ -25,6 +25,7 @@ import (
 
 // SetupWithManager registers the reconciler and its watches.
 func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	r.nodes.watched.Store(true) // the node watch below keeps the node snapshot fresh
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("trainingenvironment").
 		WithOptions(opts).
@@ -32,10 +33,11 @@ func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		// Annotations do not either; the resume request of `kubectl trainenv resume` is one.
 		For(&trainenvv1.TrainingEnvironment{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&appsv1.StatefulSet{}).
-		Owns(&corev1.Service{}).
-		Owns(&networkingv1.NetworkPolicy{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToEnvironment)).
+		// Only changes a pass can act on start one (predicates.go).
+		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(ownedChanged())).
+		Owns(&corev1.Service{}, builder.WithPredicates(ownedChanged())).
+		Owns(&networkingv1.NetworkPolicy{}, builder.WithPredicates(ownedChanged())).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToEnvironment), builder.WithPredicates(podChanged())).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeToIncompatible),
 			builder.WithPredicates(nodeFactsChanged())).
 		// A policy that changes can admit or refuse images: re-verify every environment.
@@ -56,6 +58,7 @@ func podToEnvironment(_ context.Context, obj client.Object) []reconcile.Request 
 // nodeToIncompatible maps a node change to the environments waiting for a compatible node:
 // their pass stalled, and only a node change can unstall it.
 func (r *TrainingEnvironmentReconciler) nodeToIncompatible(ctx context.Context, _ client.Object) []reconcile.Request {
+	r.nodes.changed()
 	return r.environmentsWhere(ctx, func(te *trainenvv1.TrainingEnvironment) bool {
 		return meta.IsStatusConditionFalse(te.Status.Conditions, trainenvv1.ConditionCompatible)
 	})
@@ -69,8 +72,10 @@ func (r *TrainingEnvironmentReconciler) allEnvironments(ctx context.Context, _ c
 
 // environmentsWhere lists the cached environments that keep returns true for.
 func (r *TrainingEnvironmentReconciler) environmentsWhere(ctx context.Context, keep func(*trainenvv1.TrainingEnvironment) bool) []reconcile.Request {
+	// Read only, for their keys: no deep copy (at 10,000 environments, each node of a
+	// restarting manager's initial list copied every environment).
 	var list trainenvv1.TrainingEnvironmentList
-	if err := r.List(ctx, &list); err != nil {
+	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request

@@ -46,6 +46,10 @@ type TrainingEnvironmentReconciler struct {
 	// Kept in memory, not status, so that a steady state writes nothing; after a restart
 	// each tagged environment costs one HEAD request.
 	tagChecked sync.Map
+	// nodes is the node list of the last node change (nodesnapshot.go).
+	nodes nodeSnapshot
+	// tags shares anonymous tag lookups among environments for a few seconds (tagshare.go).
+	tags tagShare
 	// readySeen holds, by name, the UID of each environment seen Ready, so that the time
 	// to Ready is observed once per environment (see observeReady).
 	readySeen sync.Map

@@ -184,12 +184,13 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, fmt.Sprintf("%v; fix the requirement or set spec.cuda.require", err))
 	}
 	// The checks only read the nodes: use the cached objects themselves. A deep copy of
-	// every node on every pass was most of the manager's CPU time with 1,000 nodes.
-	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+	// every node on every pass was most of the manager's CPU time with 1,000 nodes, and a
+	// new list per pass most of its garbage (nodesnapshot.go).
+	nodes, err := r.nodes.list(ctx, r.Client)
+	if err != nil {
 		return err
 	}
-	res := compat.Check(te.Spec.GPU, rs, nodes.Items)
+	res := compat.Check(te.Spec.GPU, rs, nodes)
 	if !res.OK {
 		return r.incompatible(te, res.Reason, res.Message)
 	}

@@ -3,7 +3,10 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -17,22 +20,12 @@ import (
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
-// ensureWorkload creates or updates the workspace claim, the Service, the NetworkPolicy,
-// the access Secrets and the StatefulSet running the pinned digest, then reads the pod to
-// report WorkloadReady.
+// ensureWorkload creates or updates the workspace claim, the access Secrets, the
+// StatefulSet running the pinned digest, its Service and NetworkPolicy, then reads the pod
+// to report WorkloadReady.
 func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *pass) error {
 	te := p.te
 	if err := r.ensureWorkspace(ctx, te); err != nil {
-		return err
-	}
-	if err := r.ensureOwned(ctx, te, workload.Service(te), func(live, desired client.Object) {
-		live.(*corev1.Service).Spec.Selector = desired.(*corev1.Service).Spec.Selector
-	}); err != nil {
-		return err
-	}
-	if err := r.ensureOwned(ctx, te, workload.NetworkPolicy(te), func(live, desired client.Object) {
-		live.(*networkingv1.NetworkPolicy).Spec = desired.(*networkingv1.NetworkPolicy).Spec
-	}); err != nil {
 		return err
 	}
 	if err := r.updateIdleSuspension(ctx, te); err != nil {
@@ -46,38 +39,80 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 		PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage, CUDARequirements: p.cudaRequirements,
 		IdleSuspended: idleSuspended(te),
 	})
-	if err := r.ensureOwned(ctx, te, sts, func(live, desired client.Object) {
-		l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
-		l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
+	if err := r.ensureAllOwned(ctx, te, []ownedObject{
+		{sts, func(live, desired client.Object) {
+			l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
+			l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
+		}},
+		{workload.Service(te), func(live, desired client.Object) {
+			live.(*corev1.Service).Spec.Selector = desired.(*corev1.Service).Spec.Selector
+		}},
+		{workload.NetworkPolicy(te), func(live, desired client.Object) {
+			live.(*networkingv1.NetworkPolicy).Spec = desired.(*networkingv1.NetworkPolicy).Spec
+		}},
 	}); err != nil {
 		return err
 	}
 	return r.observePod(ctx, te, p.pinned)
 }
 
+// ownedObject is an object ensureOwned keeps in line, with how to update the live copy.
+type ownedObject struct {
+	desired client.Object
+	update  func(live, desired client.Object)
+}
+
+// ensureAllOwned ensures the objects concurrently: they do not depend on one another (the
+// StatefulSet names its headless Service, which may come later), and each write waits on
+// the API server, so the first pass waits for one write instead of three in a row. The
+// NetworkPolicy is defense in depth (the servers listen on loopback; users come through
+// port-forward), and a pod needs scheduling and a kubelet before anything listens. Creates
+// are announced in one event, not one per object.
+func (r *TrainingEnvironmentReconciler) ensureAllOwned(ctx context.Context, te *trainenvv1.TrainingEnvironment, objs []ownedObject) error {
+	created := make([]string, len(objs))
+	var g errgroup.Group
+	for i, o := range objs {
+		g.Go(func() error {
+			made, err := r.ensureOwned(ctx, te, o.desired, o.update)
+			if made {
+				created[i] = kindOf(o.desired) + " " + o.desired.GetName()
+			}
+			return err
+		})
+	}
+	err := g.Wait()
+	if created = slices.DeleteFunc(created, func(s string) bool { return s == "" }); len(created) > 0 {
+		r.event(te, corev1.EventTypeNormal, ReasonCreatedWorkload, "Create", "created %s", strings.Join(created, ", "))
+	}
+	return err
+}
+
+// ReasonCreatedWorkload is the reason of the event that names the objects a pass created.
+const ReasonCreatedWorkload = "CreatedWorkload"
+
 // ensureOwned creates desired, owned by te, or updates the live object with update when the
-// hash of the rendered spec changed. An unchanged spec costs no write.
-func (r *TrainingEnvironmentReconciler) ensureOwned(ctx context.Context, te *trainenvv1.TrainingEnvironment, desired client.Object, update func(live, desired client.Object)) error {
+// hash of the rendered spec changed, and reports whether it created it. An unchanged spec
+// costs no write.
+func (r *TrainingEnvironmentReconciler) ensureOwned(ctx context.Context, te *trainenvv1.TrainingEnvironment, desired client.Object, update func(live, desired client.Object)) (bool, error) {
 	hash := workload.SpecHash(specOf(desired))
 	desired.SetAnnotations(map[string]string{workload.AnnotationSpecHash: hash})
 	if err := controllerutil.SetControllerReference(te, desired, r.Scheme()); err != nil {
-		return err
+		return false, err
 	}
 	live := desired.DeepCopyObject().(client.Object)
 	err := r.Get(ctx, client.ObjectKeyFromObject(desired), live)
 	switch {
 	case apierrors.IsNotFound(err):
 		if err := r.Create(ctx, desired, FieldOwner); err != nil {
-			return err
+			return false, err
 		}
-		r.event(te, corev1.EventTypeNormal, "Created"+kindOf(desired), "Create", "created %s %s", kindOf(desired), desired.GetName())
-		return nil
+		return true, nil
 	case err != nil:
-		return err
+		return false, err
 	case !metav1.IsControlledBy(live, te):
-		return fmt.Errorf("%s %s exists and is not owned by this TrainingEnvironment; rename one of them", kindOf(desired), desired.GetName())
+		return false, fmt.Errorf("%s %s exists and is not owned by this TrainingEnvironment; rename one of them", kindOf(desired), desired.GetName())
 	case live.GetAnnotations()[workload.AnnotationSpecHash] == hash:
-		return nil
+		return false, nil
 	}
 	update(live, desired)
 	annotations := live.GetAnnotations()
@@ -86,7 +121,7 @@ func (r *TrainingEnvironmentReconciler) ensureOwned(ctx context.Context, te *tra
 	}
 	annotations[workload.AnnotationSpecHash] = hash
 	live.SetAnnotations(annotations)
-	return r.Update(ctx, live, FieldOwner)
+	return false, r.Update(ctx, live, FieldOwner)
 }
 
 // ensureWorkspace creates the workspace claim, grows it when spec.workspace.size grows, and
