@@ -1,19 +1,10 @@
 package policy
 
 import (
-	"bytes"
-	"encoding/json"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
-	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
-	"github.com/sigstore/cosign/v2/pkg/types"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
-	"github.com/sigstore/sigstore/pkg/signature/dsse"
 
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
@@ -22,42 +13,6 @@ import (
 
 // Negative cases from sigstore's advisories, through policy-controller's engine as trainenv
 // runs it. Each would let an image run that the policy does not admit.
-
-// attestAs attaches a signed in-toto attestation whose statement is of statementType (as
-// `cosign attest --type`) and whose OCI layer annotation claims annotationType.
-func (s signer) attestAs(t *testing.T, img, statementType, annotationType, builderID string) {
-	t.Helper()
-	ref := digest(t, img)
-	stmt, err := attestation.GenerateStatement(attestation.GenerateOpts{
-		Predicate: strings.NewReader(`{"builder":{"id":"` + builderID + `"},"buildType":"https://example.com/build@v1"}`),
-		Type:      statementType,
-		Digest:    strings.TrimPrefix(ref.DigestStr(), "sha256:"),
-		Repo:      ref.Repository.String(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := json.Marshal(stmt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	envelope, err := dsse.WrapSigner(s.sv, types.IntotoPayloadType).SignMessage(bytes.NewReader(pl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	att, err := static.NewAttestation(envelope, static.WithLayerMediaType(types.DssePayloadType),
-		static.WithAnnotations(map[string]string{"predicateType": annotationType}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	se, err := mutate.AttachAttestationToEntity(ociremote.SignedUnknown(ref), att)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociremote.WriteAttestations(ref.Repository, se); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // CVE-2022-35929 (cosign) and CVE-2022-35930 (policy-controller): an attestation of
 // another predicate type, even signed by the trusted key and with content the policy

@@ -85,11 +85,18 @@ const slsaV02 = "https://slsa.dev/provenance/v0.2"
 // statement in a DSSE envelope, pushed as the .att manifest.
 func (s signer) attest(t testing.TB, img, builderID string) {
 	t.Helper()
+	s.attestAs(t, img, "slsaprovenance", slsaV02, builderID)
+}
+
+// attestAs attaches a signed in-toto attestation whose statement is of statementType (as
+// `cosign attest --type`) and whose OCI layer annotation claims annotationType; the
+// advisory tests make the two disagree.
+func (s signer) attestAs(t testing.TB, img, statementType, annotationType, builderID string) {
+	t.Helper()
 	ref := digest(t, img)
-	predicate := `{"builder":{"id":"` + builderID + `"},"buildType":"https://example.com/build@v1"}`
 	stmt, err := attestation.GenerateStatement(attestation.GenerateOpts{
-		Predicate: strings.NewReader(predicate),
-		Type:      "slsaprovenance",
+		Predicate: strings.NewReader(`{"builder":{"id":"` + builderID + `"},"buildType":"https://example.com/build@v1"}`),
+		Type:      statementType,
 		Digest:    strings.TrimPrefix(ref.DigestStr(), "sha256:"),
 		Repo:      ref.Repository.String(),
 	})
@@ -105,7 +112,7 @@ func (s signer) attest(t testing.TB, img, builderID string) {
 		t.Fatal(err)
 	}
 	att, err := static.NewAttestation(envelope, static.WithLayerMediaType(types.DssePayloadType),
-		static.WithAnnotations(map[string]string{"predicateType": slsaV02}))
+		static.WithAnnotations(map[string]string{"predicateType": annotationType}))
 	if err != nil {
 		t.Fatal(err)
 	}
