@@ -10,9 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	. "github.com/onsi/gomega"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -47,31 +44,26 @@ func TestKyvernoCLIAdmitsOnlySignedDigests(t *testing.T) {
 		t.Skipf("set %s to the Kyverno CLI: make kyverno-check builds it and runs this test", EnvKyvernoCLI)
 	}
 	g := NewWithT(t)
-	w := &cosignWorld{cosign: distribution.Tool(t, "COSIGN"), dir: t.TempDir()}
-	w.host = distribution.Start(t, distribution.Tool(t, "DOCKER_REGISTRY"))
-	w.run(t, "generate-key-pair", "--output-key-prefix", "release")
-	w.run(t, "generate-key-pair", "--output-key-prefix", "other")
-	signed, unsigned, foreign := w.push(t, "team/signed"), w.push(t, "team/unsigned"), w.push(t, "team/foreign")
-	attested, notAttested := w.push(t, "attested/provenance"), w.push(t, "attested/signature-only")
-	w.sign(t, "release", signed)
-	w.sign(t, "other", foreign)
-	w.sign(t, "release", notAttested)
-	w.attest(t, "release", attested)
+	w := distribution.NewCosignWorld(t)
+	signed, unsigned, foreign := w.Push(t, "team/signed"), w.Push(t, "team/unsigned"), w.Push(t, "team/foreign")
+	attested, notAttested := w.Push(t, "attested/provenance"), w.Push(t, "attested/signature-only")
+	w.Sign(t, "release", signed)
+	w.Sign(t, "other", foreign)
+	w.Sign(t, "release", notAttested)
+	w.Attest(t, "release", attested, "https://builder.example.com")
 
-	release, err := os.ReadFile(filepath.Join(w.dir, "release.pub"))
-	g.Expect(err).NotTo(HaveOccurred())
-	key := pcv1alpha1.Authority{Name: "release", Key: &pcv1alpha1.KeyRef{Data: string(release)}}
+	key := pcv1alpha1.Authority{Name: "release", Key: &pcv1alpha1.KeyRef{Data: w.PublicKey(t, "release")}}
 	provenance := key
 	provenance.Attestations = []pcv1alpha1.Attestation{{Name: "slsa", PredicateType: "slsaprovenance"}}
 	results, err := Generate(context.Background(), &policy.StaticSource{Policies: []pcv1alpha1.ClusterImagePolicy{
 		{ObjectMeta: metav1.ObjectMeta{Name: "team"}, Spec: pcv1alpha1.ClusterImagePolicySpec{
-			Images: []pcv1alpha1.ImagePattern{{Glob: w.host + "/team/**"}}, Authorities: []pcv1alpha1.Authority{key}}},
+			Images: []pcv1alpha1.ImagePattern{{Glob: w.Host + "/team/**"}}, Authorities: []pcv1alpha1.Authority{key}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "attested"}, Spec: pcv1alpha1.ClusterImagePolicySpec{
-			Images: []pcv1alpha1.ImagePattern{{Glob: w.host + "/attested/**"}}, Authorities: []pcv1alpha1.Authority{provenance}}},
+			Images: []pcv1alpha1.ImagePattern{{Glob: w.Host + "/attested/**"}}, Authorities: []pcv1alpha1.Authority{provenance}}},
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(results[0].Notes).To(ContainElement(ContainSubstring("kyverno/kyverno#17109")), "the limitation is told")
-	policies := []string{writeYAML(t, w.dir, "policy-team.yaml", results[1].Policy), writeYAML(t, w.dir, "policy-attested.yaml", results[0].Policy)}
+	policies := []string{writeYAML(t, w.Dir, "policy-team.yaml", results[1].Policy), writeYAML(t, w.Dir, "policy-attested.yaml", results[0].Policy)}
 
 	notVerified := "the image is not verified by ClusterImagePolicy "
 	want := map[string]verdict{
@@ -98,9 +90,9 @@ func TestKyvernoCLIAdmitsOnlySignedDigests(t *testing.T) {
 		if env == "not-trainenvs-pod" {
 			pod.Labels = map[string]string{"app": "other"}
 		}
-		pods = append(pods, writeYAML(t, w.dir, "pod-"+env+".yaml", pod))
+		pods = append(pods, writeYAML(t, w.Dir, "pod-"+env+".yaml", pod))
 	}
-	out := kyvernoApply(t, cli, w.dir, policies, pods)
+	out := kyvernoApply(t, cli, w.Dir, policies, pods)
 	got := reportResults(t, out)
 	for env, v := range want {
 		if v == (verdict{}) {
@@ -194,57 +186,6 @@ func reportResults(t *testing.T, out []byte) map[string][]verdict {
 		}
 	}
 	return got
-}
-
-type cosignWorld struct{ cosign, dir, host string }
-
-// run runs cosign in the world's directory, with an empty key password and a private home.
-func (w *cosignWorld) run(t *testing.T, args ...string) {
-	t.Helper()
-	cmd := exec.Command(w.cosign, args...)
-	cmd.Dir = w.dir
-	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=", "HOME="+w.dir, "TUF_ROOT="+filepath.Join(w.dir, "tuf"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// push writes a random image to <path>:1 and returns repository@digest.
-func (w *cosignWorld) push(t *testing.T, path string) string {
-	t.Helper()
-	img, err := random.Image(512, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(w.host + "/" + path + ":1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tag.Context().Name() + "@" + d.String()
-}
-
-// sign is `cosign sign --key <key>.key` without a transparency log (none is reachable).
-func (w *cosignWorld) sign(t *testing.T, key, img string) {
-	t.Helper()
-	w.run(t, "sign", "--key", key+".key", "--tlog-upload=false", "--allow-insecure-registry", "--yes", img)
-}
-
-// attest is `cosign attest --type slsaprovenance`, without a transparency log.
-func (w *cosignWorld) attest(t *testing.T, key, img string) {
-	t.Helper()
-	predicate := filepath.Join(w.dir, "provenance.json")
-	if err := os.WriteFile(predicate, []byte(`{"builder":{"id":"https://builder.example.com"},"buildType":"https://example.com/build@v1"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w.run(t, "attest", "--key", key+".key", "--type", "slsaprovenance", "--predicate", predicate,
-		"--tlog-upload=false", "--allow-insecure-registry", "--yes", img)
 }
 
 func writeYAML(t *testing.T, dir, file string, obj any) string {
