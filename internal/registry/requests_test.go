@@ -1,9 +1,6 @@
 package registry_test
 
 import (
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -11,41 +8,6 @@ import (
 	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 )
-
-// countingTransport records the requests a registry answered ("METHOD kind"); the failed
-// https attempt go-containerregistry races against a plain-HTTP loopback registry never
-// reaches it and is not counted.
-type countingTransport struct {
-	mu       sync.Mutex
-	requests []string
-}
-
-func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err == nil {
-		kind := "blob"
-		switch {
-		case req.URL.Path == "/v2/":
-			kind = "ping"
-		case strings.Contains(req.URL.Path, "/manifests/sha256:"):
-			kind = "manifest by digest"
-		case strings.Contains(req.URL.Path, "/manifests/"):
-			kind = "manifest by tag"
-		}
-		c.mu.Lock()
-		c.requests = append(c.requests, req.Method+" "+kind)
-		c.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (c *countingTransport) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.requests
-	c.requests = nil
-	return out
-}
 
 // TestResolveRequestCounts pins what resolving costs the registry: a tag costs a ping and
 // one HEAD (never a GET, which rate-limited registries count as a pull) plus, the first
@@ -56,26 +18,26 @@ func TestResolveRequestCounts(t *testing.T) {
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
 	reg.PushIndex("team/pytorch", "multi", map[string]v1Image{"linux/amd64": registrytest.Image(t), "linux/arm64": registrytest.Image(t)})
-	counter := &countingTransport{}
+	counter := &registrytest.CountingTransport{}
 	r := registry.NewResolver(counter, 16)
 
 	_, err := resolve(reg, r, reg.Host+"/team/pytorch:2.4", "linux/amd64")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(counter.take()).To(Equal([]string{"GET ping", "HEAD manifest by tag", "GET manifest by digest", "GET blob"}))
+	g.Expect(counter.Take()).To(Equal([]string{"GET ping", "HEAD manifest by tag", "GET manifest by digest", "GET blob"}))
 	for range 10 {
 		_, err = resolve(reg, r, reg.Host+"/team/pytorch:2.4", "linux/amd64")
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	g.Expect(counter.take()).To(HaveLen(20)) // ping + HEAD each
+	g.Expect(counter.Take()).To(HaveLen(20)) // ping + HEAD each
 	res, err := resolve(reg, r, reg.Host+"/team/pytorch:2.4", "linux/amd64")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(counter.take()).To(Equal([]string{"GET ping", "HEAD manifest by tag"}))
+	g.Expect(counter.Take()).To(Equal([]string{"GET ping", "HEAD manifest by tag"}))
 
 	_, err = resolve(reg, r, res.Pinned(), "linux/amd64")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(counter.take()).To(Equal([]string{"GET ping", "HEAD manifest by digest"}))
+	g.Expect(counter.Take()).To(Equal([]string{"GET ping", "HEAD manifest by digest"}))
 
 	_, err = resolve(reg, r, reg.Host+"/team/pytorch:multi", "linux/amd64")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(counter.take()).To(Equal([]string{"GET ping", "HEAD manifest by tag", "GET manifest by digest", "GET manifest by digest", "GET blob"}))
+	g.Expect(counter.Take()).To(Equal([]string{"GET ping", "HEAD manifest by tag", "GET manifest by digest", "GET manifest by digest", "GET blob"}))
 }
