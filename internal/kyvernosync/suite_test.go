@@ -3,19 +3,13 @@ package kyvernosync
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	policiesv1 "github.com/kyverno/api/api/policies.kyverno.io/v1"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -62,11 +56,11 @@ func TestMain(m *testing.M) {
 // module the generator is built with.
 func kyvernoCRD(t *testing.T) string {
 	t.Helper()
-	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kyverno/api").Output()
+	crd, err := envtestutil.KyvernoCRD()
 	if err != nil {
-		t.Fatalf("locating the github.com/kyverno/api module: %v", err)
+		t.Fatal(err)
 	}
-	return filepath.Join(strings.TrimSpace(string(dir)), "config", "crds", "policies.kyverno.io_imagevalidatingpolicies.yaml")
+	return crd
 }
 
 // managerIdentity is the manager's service account as an install binds it.
@@ -126,17 +120,4 @@ func create(t *testing.T, o client.Object) {
 		t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 	}
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), o) })
-}
-
-func publicKeyPEM(t *testing.T) string {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem)
 }

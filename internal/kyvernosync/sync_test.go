@@ -42,7 +42,7 @@ func TestKyvernoPolicyFollowsClusterImagePolicies(t *testing.T) {
 		}
 	}
 	cfg := bindManagerRBAC(t)
-	keyA, keyB := publicKeyPEM(t), publicKeyPEM(t)
+	keyA, keyB := sigstoretest.PublicKeyPEM(t), sigstoretest.PublicKeyPEM(t)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "release-key", Namespace: policy.DefaultSystemNamespace},
 		StringData: map[string]string{"cosign.pub": keyA}}
 	create(t, secret)
@@ -138,7 +138,7 @@ func trustRootLater(t *testing.T, g *WithT) {
 // overwritten nor deleted; an event names the conflict.
 func foreignPolicy(t *testing.T, g *WithT) {
 	ctx := t.Context()
-	theirs := clusterImagePolicy("team", pcv1alpha1.Authority{Name: "k", Key: &pcv1alpha1.KeyRef{Data: publicKeyPEM(t)}})
+	theirs := clusterImagePolicy("team", pcv1alpha1.Authority{Name: "k", Key: &pcv1alpha1.KeyRef{Data: sigstoretest.PublicKeyPEM(t)}})
 	res, err := kyverno.GenerateFor(ctx, &policy.StaticSource{}, theirs)
 	g.Expect(err).NotTo(HaveOccurred())
 	foreign := res.Policy
@@ -146,7 +146,7 @@ func foreignPolicy(t *testing.T, g *WithT) {
 	create(t, foreign)
 	before := foreign.ResourceVersion
 
-	create(t, clusterImagePolicy("team", pcv1alpha1.Authority{Name: "other", Key: &pcv1alpha1.KeyRef{Data: publicKeyPEM(t)}}))
+	create(t, clusterImagePolicy("team", pcv1alpha1.Authority{Name: "other", Key: &pcv1alpha1.KeyRef{Data: sigstoretest.PublicKeyPEM(t)}}))
 	g.Eventually(func() []string { return eventsAbout(t, "team") }, "20s").Should(ContainElement(And(
 		HavePrefix(ReasonConflict+": "), ContainSubstring("not managed by trainenv"))))
 	g.Expect(k8s.Delete(ctx, &pcv1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "team"}})).To(Succeed())

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
 // oidcIssuerV1 is Fulcio's certificate extension holding the OIDC issuer as raw bytes
@@ -137,4 +139,15 @@ func create(t testing.TB, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, 
 		t.Fatal(err)
 	}
 	return c
+}
+
+// PublicKeyPEM returns the PEM of a fresh P-256 public key: a key authority's data when
+// nothing is signed with it.
+func PublicKeyPEM(t testing.TB) string {
+	t.Helper()
+	pem, err := cryptoutils.MarshalPublicKeyToPEM(newKey(t).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem)
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	policiesv1 "github.com/kyverno/api/api/policies.kyverno.io/v1"
@@ -29,12 +26,11 @@ var k8s client.Client
 // TestMain starts a real kube-apiserver with Kyverno's own ImageValidatingPolicy CRD, from
 // the github.com/kyverno/api module the generator is built with.
 func TestMain(m *testing.M) {
-	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kyverno/api").Output()
+	crd, err := envtestutil.KyvernoCRD()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "locating the github.com/kyverno/api module:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	crd := filepath.Join(strings.TrimSpace(string(dir)), "config", "crds", "policies.kyverno.io_imagevalidatingpolicies.yaml")
 	cfg, stop, err := envtestutil.Start(crd)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
@@ -66,7 +62,7 @@ func TestGeneratedPoliciesMatchKyvernosSchema(t *testing.T) {
 	ctx := context.Background()
 	ss := sigstoretest.New(t)
 	root := ss.TrustRoot(t, "private-sigstore")
-	releasePEM, secretPEM := publicKeyPEM(t), publicKeyPEM(t)
+	releasePEM, secretPEM := sigstoretest.PublicKeyPEM(t), sigstoretest.PublicKeyPEM(t)
 	src := &policy.StaticSource{
 		Roots:   []pcv1alpha1.TrustRoot{*root},
 		Secrets: map[string]*corev1.Secret{"team-key": {Data: map[string][]byte{"cosign.pub": []byte(secretPEM)}}},
@@ -134,7 +130,7 @@ func TestGeneratedPoliciesMatchKyvernosSchema(t *testing.T) {
 func TestKyvernoSchemaRejectsInvalidPolicies(t *testing.T) {
 	g := NewWithT(t)
 	results, err := Generate(context.Background(), &policy.StaticSource{Policies: []pcv1alpha1.ClusterImagePolicy{
-		cip("broken", "enforce", pcv1alpha1.Authority{Name: "k", Key: &pcv1alpha1.KeyRef{Data: publicKeyPEM(t)}}),
+		cip("broken", "enforce", pcv1alpha1.Authority{Name: "k", Key: &pcv1alpha1.KeyRef{Data: sigstoretest.PublicKeyPEM(t)}}),
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 	bad := results[0].Policy
