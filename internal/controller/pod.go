@@ -25,8 +25,9 @@ var failingWaitReasons = map[string]bool{
 	"CreateContainerConfigError": true, "CreateContainerError": true, "InvalidImageName": true,
 }
 
-// podState reads the pod (nil: not created yet) as a pure function.
-func podState(pod *corev1.Pod, pinned string) podStatus {
+// podState reads the pod (nil: not created yet) and its preflight result (preflightResult)
+// as a pure function.
+func podState(pod *corev1.Pod, pf *trainenvv1.PreflightStatus, pinned string) podStatus {
 	if pod == nil {
 		return podStatus{reason: trainenvv1.ReasonPodStarting, message: "waiting for the StatefulSet to create the pod"}
 	}
@@ -36,7 +37,7 @@ func podState(pod *corev1.Pod, pinned string) podStatus {
 				message: fmt.Sprintf("pod %s cannot be scheduled: %s", pod.Name, c.Message)}
 		}
 	}
-	if pf := preflightResult(pod); pf != nil && !pf.Passed {
+	if pf != nil && !pf.Passed {
 		return preflightFailed(pod, pf)
 	}
 	for _, cs := range slices.Concat(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses) {

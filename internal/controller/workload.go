@@ -187,12 +187,13 @@ func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trai
 	} else if err != nil {
 		return err
 	}
-	state := podState(pod, pinned)
+	pf := preflightResult(pod)
+	state := podState(pod, pf, pinned)
 	te.Status.NodeName, te.Status.PodName = "", ""
 	if pod != nil {
 		te.Status.NodeName, te.Status.PodName = pod.Spec.NodeName, pod.Name
 	}
-	r.recordPreflight(te, preflightResult(pod))
+	r.recordPreflight(te, pf)
 	te.Status.Connect = nil
 	if state.ready {
 		te.Status.Connect = connectCommands(te)
