@@ -83,6 +83,7 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	setupLog := ctrl.Log.WithName("setup")
+	setMemoryLimit(setupLog)
 
 	if o.allowUnmatched {
 		setupLog.Info("WARNING: --allow-unmatched-images is on: images no ClusterImagePolicy covers will run unverified")
@@ -182,7 +183,6 @@ func cacheOptions(syncPeriod time.Duration) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:                   pods,
 			&appsv1.StatefulSet{}:           statefulSets,
-			&corev1.Service{}:               owned,
 			&corev1.PersistentVolumeClaim{}: owned,
 			&networkingv1.NetworkPolicy{}:   owned,
 		}}
