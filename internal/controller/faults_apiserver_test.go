@@ -56,7 +56,7 @@ func TestAPIServerRestartUnderRunningManager(t *testing.T) {
 	g.Expect(tm.running()).To(BeTrue(), "recovered without a restart of the operator")
 
 	// One of each per environment, however many passes failed and were retried.
-	for _, list := range []client.ObjectList{&appsv1.StatefulSetList{}, &corev1.ServiceList{}, &networkingv1.NetworkPolicyList{}, &corev1.PersistentVolumeClaimList{}} {
+	for _, list := range []client.ObjectList{&appsv1.StatefulSetList{}, &networkingv1.NetworkPolicyList{}, &corev1.PersistentVolumeClaimList{}} {
 		g.Expect(k8s.List(f.ctx, list, client.InNamespace(f.ns))).To(Succeed())
 		items, err := metaItems(list)
 		g.Expect(err).NotTo(HaveOccurred())

@@ -47,7 +47,7 @@ func TestKilledBetweenCreatesRecoversWithoutDuplicatesOrOrphans(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	clean = f.get(clean)
 	t.Logf("a first pass creates, in order: %v", counted.created)
-	g.Expect(counted.created).To(HaveLen(6), "claim, Service, NetworkPolicy, 2 Secrets, StatefulSet")
+	g.Expect(counted.created).To(HaveLen(5), "claim, NetworkPolicy, 2 Secrets, StatefulSet")
 
 	for n := 1; n <= len(counted.created); n++ {
 		t.Run(fmt.Sprintf("killed after create %d (%s)", n, counted.created[n-1]), func(t *testing.T) {

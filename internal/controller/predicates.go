@@ -14,9 +14,9 @@ import (
 // were about ten per environment, each a reconcile waiting on the API server
 // (docs/benchmarks.md). The predicates below pass only the changes a pass can act on.
 
-// ownedChanged passes updates of an owned StatefulSet, Service or NetworkPolicy that
-// ensureOwned can act on: its spec (through the generation, or the spec itself for a
-// Service, which has none), the spec-hash annotation, labels, owner references or deletion.
+// ownedChanged passes updates of an owned StatefulSet or NetworkPolicy that ensureOwned can
+// act on: its spec (through the generation), the spec-hash annotation, labels, owner
+// references or deletion.
 // Creates are dropped: trainenv creates these objects itself, in the pass that then goes
 // on; after a restart every environment is handed to the reconciler anyway.
 func ownedChanged() predicate.Funcs {
@@ -31,20 +31,10 @@ func ownedChanged() predicate.Funcs {
 				!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) ||
 				!equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
 				!equality.Semantic.DeepEqual(o.GetOwnerReferences(), n.GetOwnerReferences()) ||
-				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-				!equality.Semantic.DeepEqual(specOfOwned(o), specOfOwned(n))
+				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
-}
-
-// specOfOwned is the spec of a Service (its generation never moves); nil for the kinds
-// whose generation tracks their spec.
-func specOfOwned(obj any) any {
-	if s, ok := obj.(*corev1.Service); ok {
-		return s.Spec
-	}
-	return nil
 }
 
 // podChanged passes pod updates that change what observePod and the idle check read (see

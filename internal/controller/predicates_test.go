@@ -141,5 +141,5 @@ func TestOwnedObjectPredicatesAndStrippedCache(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sts.Spec.Template.Spec.Containers).NotTo(BeEmpty())
 	g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(Equal(latest.Status.Image.Resolved))
-	g.Expect(sts.Spec.ServiceName).To(Equal(sts.Name))
+	g.Expect(sts.Spec.ServiceName).To(BeEmpty(), "no headless Service")
 }

@@ -84,7 +84,7 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 
 	switch {
 	case isNew:
-		r.pin(te, res)
+		r.pin(p, res)
 	case te.Spec.UpdatePolicy == trainenvv1.UpdatePolicyFollowTag && res.Digest != pinned.Digest:
 		// The new digest replaces the pinned one only once it is verified (verify step).
 		p.candidate = &res
@@ -106,8 +106,10 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 	return nil
 }
 
-// pin records a new resolution in status.
-func (r *TrainingEnvironmentReconciler) pin(te *trainenvv1.TrainingEnvironment, res registry.Resolution) {
+// pin records a new resolution in status. Its event waits for the end of the pass
+// (announcePin): a pass that goes on to create the workload says both in one event.
+func (r *TrainingEnvironmentReconciler) pin(p *pass, res registry.Resolution) {
+	te := p.te
 	te.Status.Image = &trainenvv1.ImageStatus{
 		Requested:   te.Spec.Image,
 		Resolved:    res.Pinned(),
@@ -120,7 +122,15 @@ func (r *TrainingEnvironmentReconciler) pin(te *trainenvv1.TrainingEnvironment, 
 	}
 	te.Status.ShortDigest = registry.ShortDigest(res.Digest)
 	setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
-	r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonResolved, "Resolve", "pinned %s to %s", te.Spec.Image, res.Pinned())
+	p.pinNote = fmt.Sprintf("pinned %s to %s", te.Spec.Image, res.Pinned())
+}
+
+// announcePin records the Resolved event of a pin no CreatedWorkload event has told.
+func (r *TrainingEnvironmentReconciler) announcePin(p *pass) {
+	if p.pinNote != "" {
+		r.event(p.te, corev1.EventTypeNormal, trainenvv1.ReasonResolved, "Resolve", "%s", p.pinNote)
+		p.pinNote = ""
+	}
 }
 
 // imageRequirements are what the image declares: its NVIDIA_REQUIRE_* variables as the

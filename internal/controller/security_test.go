@@ -106,7 +106,6 @@ func TestManagerClusterRoleIsLeastPrivilege(t *testing.T) {
 		"trainenv.io/trainingenvironments/status": sets.New("patch"),
 		// ensureOwned: Get through the cache (list, watch), Create, Update; verificationLost: Patch.
 		"apps/statefulsets":                 sets.New("get", "list", "watch", "create", "update", "patch"),
-		"/services":                         sets.New("get", "list", "watch", "create", "update"),
 		"networking.k8s.io/networkpolicies": sets.New("get", "list", "watch", "create", "update"),
 		// ensureWorkspace: Get through the cache, Create, Patch.
 		"/persistentvolumeclaims": sets.New("get", "list", "watch", "create", "patch"),

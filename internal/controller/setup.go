@@ -35,7 +35,6 @@ func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// Only changes a pass can act on start one (predicates.go).
 		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(ownedChanged())).
-		Owns(&corev1.Service{}, builder.WithPredicates(ownedChanged())).
 		Owns(&networkingv1.NetworkPolicy{}, builder.WithPredicates(ownedChanged())).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToEnvironment), builder.WithPredicates(podChanged())).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.nodeToIncompatible),

@@ -69,6 +69,9 @@ type pass struct {
 	affinity []corev1.NodeSelectorTerm
 	// cudaRequirements are the requirements affinity was computed from, for the preflight.
 	cudaRequirements []string
+	// pinNote says what this pass pinned, for one event at its end (announcePin), unless
+	// the CreatedWorkload event tells it first.
+	pinNote string
 	// result collects the requeue wishes of the steps (the earliest wins).
 	result ctrl.Result
 }
@@ -82,7 +85,6 @@ func (p *pass) requeueAfter(d time.Duration) {
 // +kubebuilder:rbac:groups=trainenv.io,resources=trainingenvironments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=trainenv.io,resources=trainingenvironments/status,verbs=patch
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
@@ -114,6 +116,7 @@ func (r *TrainingEnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.
 	}()
 
 	err := r.runSteps(ctx, p)
+	r.announcePin(p)
 	summarize(te, err)
 	r.observeReady(before, te)
 	if err == nil || reconcileerror.IsStalled(err) {

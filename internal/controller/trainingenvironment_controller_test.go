@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,13 +36,15 @@ func TestTagIsPinnedToDigestAndWorkloadRunsIt(t *testing.T) {
 	reg := registrytest.New(t)
 	digest := reg.Push("team/pytorch", "2.4", registrytest.Image(t, "CUDA_VERSION=12.4.1"))
 	f.gpuNode("pin-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	rec := events.NewFakeRecorder(10)
+	pinned := reg.Host + "/team/pytorch@" + digest
+	f.r.Recorder = rec
 
 	te := f.create("pin", reg.Host+"/team/pytorch:2.4")
 	res, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(Equal(600*time.Second), "a tag is checked again after followTagIntervalSeconds")
 
-	pinned := reg.Host + "/team/pytorch@" + digest
 	g.Expect(te.Status.Image).NotTo(BeNil())
 	g.Expect(te.Status.Image.Digest).To(Equal(digest))
 	g.Expect(te.Status.Image.Resolved).To(Equal(pinned))
@@ -53,6 +57,9 @@ func TestTagIsPinnedToDigestAndWorkloadRunsIt(t *testing.T) {
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionReady, metav1.ConditionFalse, trainenvv1.ReasonPodStarting))
 	g.Expect(te.Status.Phase).To(Equal(trainenvv1.PhaseStarting))
 	g.Expect(te.Status.ObservedGeneration).To(Equal(te.Generation))
+	// One event tells the pin and the creates of the pass: events are API writes too.
+	g.Expect(drain(rec)).To(ConsistOf("Normal CreatedPersistentVolumeClaim created workspace claim pin-workspace",
+		fmt.Sprintf("Normal CreatedWorkload pinned %s/team/pytorch:2.4 to %s; created StatefulSet pin, NetworkPolicy pin", reg.Host, pinned)))
 
 	sts, err := f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -69,9 +76,9 @@ func TestTagIsPinnedToDigestAndWorkloadRunsIt(t *testing.T) {
 		"shmSize defaults to 1Gi in the CRD")
 	g.Expect(metav1.IsControlledBy(sts, te)).To(BeTrue())
 
-	svc := &corev1.Service{}
-	g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "pin"}, svc)).To(Succeed())
-	g.Expect(metav1.IsControlledBy(svc, te)).To(BeTrue())
+	// No headless Service: nothing reaches the pod but port-forward.
+	g.Expect(sts.Spec.ServiceName).To(BeEmpty())
+	g.Expect(apierrors.IsNotFound(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "pin"}, &corev1.Service{}))).To(BeTrue())
 	pvc := &corev1.PersistentVolumeClaim{}
 	g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "pin-workspace"}, pvc)).To(Succeed())
 	g.Expect(pvc.OwnerReferences).To(BeEmpty(), "keepOnDelete defaults to true: the workspace outlives the environment")
@@ -347,7 +354,7 @@ func TestDeletionLeavesCleanupToOwnerReferences(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	// The garbage collector (not run by envtest) deletes what the environment controls.
-	for _, obj := range []client.Object{&appsv1.StatefulSet{}, &corev1.Service{}, &corev1.PersistentVolumeClaim{}} {
+	for _, obj := range []client.Object{&appsv1.StatefulSet{}, &corev1.PersistentVolumeClaim{}} {
 		name := te.Name
 		if _, ok := obj.(*corev1.PersistentVolumeClaim); ok {
 			name = workload.WorkspaceClaimName(te)

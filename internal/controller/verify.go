@@ -113,7 +113,7 @@ func (r *TrainingEnvironmentReconciler) verifyCandidate(ctx context.Context, p *
 		return err
 	}
 	if verdict.Allowed {
-		r.pin(te, cand)
+		r.pin(p, cand)
 		p.pinned = te.Status.Image.Resolved
 		return nil
 	}

@@ -21,8 +21,8 @@ import (
 )
 
 // ensureWorkload creates or updates the workspace claim, the access Secrets, the
-// StatefulSet running the pinned digest, its Service and NetworkPolicy, then reads the pod
-// to report WorkloadReady.
+// StatefulSet running the pinned digest and its NetworkPolicy, then reads the pod to report
+// WorkloadReady.
 func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *pass) error {
 	te := p.te
 	if err := r.ensureWorkspace(ctx, te); err != nil {
@@ -39,13 +39,10 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 		PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage, CUDARequirements: p.cudaRequirements,
 		IdleSuspended: idleSuspended(te),
 	})
-	if err := r.ensureAllOwned(ctx, te, []ownedObject{
+	if err := r.ensureAllOwned(ctx, p, []ownedObject{
 		{sts, func(live, desired client.Object) {
 			l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
 			l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
-		}},
-		{workload.Service(te), func(live, desired client.Object) {
-			live.(*corev1.Service).Spec.Selector = desired.(*corev1.Service).Spec.Selector
 		}},
 		{workload.NetworkPolicy(te), func(live, desired client.Object) {
 			live.(*networkingv1.NetworkPolicy).Spec = desired.(*networkingv1.NetworkPolicy).Spec
@@ -62,13 +59,15 @@ type ownedObject struct {
 	update  func(live, desired client.Object)
 }
 
-// ensureAllOwned ensures the objects concurrently: they do not depend on one another (the
-// StatefulSet names its headless Service, which may come later), and each write waits on
-// the API server, so the first pass waits for one write instead of three in a row. The
+// ensureAllOwned ensures the objects concurrently: they do not depend on one another, and
+// each write waits on the API server, so the first pass waits for one write instead of
+// several in a row. The
 // NetworkPolicy is defense in depth (the servers listen on loopback; users come through
 // port-forward), and a pod needs scheduling and a kubelet before anything listens. Creates
-// are announced in one event, not one per object.
-func (r *TrainingEnvironmentReconciler) ensureAllOwned(ctx context.Context, te *trainenvv1.TrainingEnvironment, objs []ownedObject) error {
+// are announced in one event, not one per object, with the pin of the same pass: events
+// are API writes too (docs/benchmarks.md).
+func (r *TrainingEnvironmentReconciler) ensureAllOwned(ctx context.Context, p *pass, objs []ownedObject) error {
+	te := p.te
 	created := make([]string, len(objs))
 	var g errgroup.Group
 	for i, o := range objs {
@@ -82,7 +81,12 @@ func (r *TrainingEnvironmentReconciler) ensureAllOwned(ctx context.Context, te *
 	}
 	err := g.Wait()
 	if created = slices.DeleteFunc(created, func(s string) bool { return s == "" }); len(created) > 0 {
-		r.event(te, corev1.EventTypeNormal, ReasonCreatedWorkload, "Create", "created %s", strings.Join(created, ", "))
+		note := "created " + strings.Join(created, ", ")
+		if p.pinNote != "" {
+			note = p.pinNote + "; " + note
+			p.pinNote = ""
+		}
+		r.event(te, corev1.EventTypeNormal, ReasonCreatedWorkload, "Create", "%s", note)
 	}
 	return err
 }
@@ -211,8 +215,6 @@ func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trai
 func specOf(obj client.Object) any {
 	switch o := obj.(type) {
 	case *appsv1.StatefulSet:
-		return o.Spec
-	case *corev1.Service:
 		return o.Spec
 	case *networkingv1.NetworkPolicy:
 		return o.Spec

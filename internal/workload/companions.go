@@ -7,19 +7,6 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 )
 
-// Service renders the headless Service that gives the StatefulSet's pod a stable DNS name.
-// It exposes no port: access goes through kubectl port-forward to the pod's loopback.
-func Service(te *trainenvv1.TrainingEnvironment) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: StatefulSetName(te), Namespace: te.Namespace, Labels: Labels(te)},
-		Spec: corev1.ServiceSpec{
-			ClusterIP:                corev1.ClusterIPNone,
-			Selector:                 map[string]string{LabelEnvironment: te.Name},
-			PublishNotReadyAddresses: true,
-		},
-	}
-}
-
 // WorkspaceClaim renders the workspace PersistentVolumeClaim, or nil without a workspace.
 // It is created by the controller rather than through volumeClaimTemplates, whose size a
 // StatefulSet never changes after creation.

@@ -46,9 +46,12 @@ func StatefulSet(te *trainenvv1.TrainingEnvironment, in Inputs) *appsv1.Stateful
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: StatefulSetName(te), Namespace: te.Namespace, Labels: labels},
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:    &replicas,
-			ServiceName: StatefulSetName(te),
-			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{LabelEnvironment: te.Name}},
+			Replicas: &replicas,
+			// No serviceName, so no headless Service: users reach the pod through
+			// port-forward, and its NetworkPolicy admits no other traffic, so a DNS name
+			// would serve nothing. It cost the cluster three writes per environment (the
+			// Service, its EndpointSlice and an update of it; docs/benchmarks.md).
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelEnvironment: te.Name}},
 			// Parallel: the single pod is replaced without waiting on ordinals.
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
