@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -54,7 +55,12 @@ func newSigner(t testing.TB) signer {
 
 // sign attaches a signature to img the way `cosign sign --key --tlog-upload=false` does:
 // a simple-signing payload naming the digest, signed, pushed as the .sig manifest.
-func (s signer) sign(t testing.TB, img string) {
+func (s signer) sign(t testing.TB, img string) { s.signLogged(t, img, nil) }
+
+// signLogged signs img as sign does and, when logged is not nil, attaches the transparency
+// log bundle it returns for the payload and signature, as `cosign sign --key` does after
+// uploading the entry to Rekor.
+func (s signer) signLogged(t testing.TB, img string, logged func(payload, sig []byte) *cbundle.RekorBundle) {
 	t.Helper()
 	ref := digest(t, img)
 	pl, err := payload.Cosign{Image: ref}.MarshalJSON()
@@ -65,7 +71,11 @@ func (s signer) sign(t testing.TB, img string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ociSig, err := static.NewSignature(pl, base64.StdEncoding.EncodeToString(sig))
+	var opts []static.Option
+	if logged != nil {
+		opts = append(opts, static.WithBundle(logged(pl, sig)))
+	}
+	ociSig, err := static.NewSignature(pl, base64.StdEncoding.EncodeToString(sig), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
