@@ -96,22 +96,45 @@ func (s scheme) constraintTerms(c cuda.Constraint) ([]term, error) {
 		return nil, err
 	}
 	vl := s.versions[c.Property]
+	var out []term
 	if vl.integer != "" {
-		if c.Op == "!=" {
-			return append(integerTerms(vl, want, "<"), integerTerms(vl, want, ">")...), nil
+		n, exact := vl.integerFloor(want)
+		for _, op := range floorOps(c.Op, exact) {
+			out = append(out, integerTerms(vl.integer, n, op)...)
 		}
-		return integerTerms(vl, want, c.Op), nil
+		return out, nil
 	}
-	return componentTerms(vl.components, want, c.Op), nil
+	floor, exact := componentFloor(want, len(vl.components))
+	for _, op := range floorOps(c.Op, exact) {
+		out = append(out, componentTerms(vl.components, floor, op)...)
+	}
+	return out, nil
 }
 
-// integerTerms compares the version's integer encoding: Gt and Lt compare integers.
-func integerTerms(vl versionLabels, want cuda.Version, op cuda.Op) []term {
-	var n int64
-	for i, w := range vl.weights {
-		n += int64(want.At(i) * w)
+// floorOps rewrites a comparison with want as comparisons with its floor (the highest
+// version the labels can hold at or below want). When the floor is want itself, nothing
+// changes; when want lies strictly between the floor and the next version the labels can
+// hold (cuda 12.100, 12.9.5), no node equals want, a node is above want exactly when it is
+// above the floor, and below want exactly when it is at or below the floor.
+func floorOps(op cuda.Op, exact bool) []cuda.Op {
+	if exact {
+		return []cuda.Op{op}
 	}
-	key, itoa := vl.integer, func(n int64) []string { return []string{strconv.FormatInt(n, 10)} }
+	switch op {
+	case ">", ">=":
+		return []cuda.Op{">"}
+	case "<", "<=":
+		return []cuda.Op{"<="}
+	case "!=":
+		return []cuda.Op{"<=", ">"}
+	default: // "=": no node
+		return nil
+	}
+}
+
+// integerTerms compares a version's integer encoding n: Gt and Lt compare integers.
+func integerTerms(key string, n int64, op cuda.Op) []term {
+	itoa := func(n int64) []string { return []string{strconv.FormatInt(n, 10)} }
 	switch op {
 	case ">=":
 		if n == 0 {
@@ -129,8 +152,8 @@ func integerTerms(vl versionLabels, want cuda.Version, op cuda.Op) []term {
 		return []term{{{Key: key, Operator: corev1.NodeSelectorOpLt, Values: itoa(n + 1)}}}
 	case "=":
 		return []term{equalTo(key, n)}
-	default: // != is handled by the caller as < or >
-		return nil
+	default: // "!=": below or above
+		return append(integerTerms(key, n, "<"), integerTerms(key, n, ">")...)
 	}
 }
 

@@ -21,6 +21,11 @@ func FuzzNodeLabels(f *testing.F) {
 	f.Add("driver>=535,driver<536 brand=tesla", "", "535104005", "", "Tesla", "", "", "535", "104", "05", "", "")
 	f.Add("arch>=8.0,arch<10.0", "99999999999999999999", "-1", "0080", "", "012", "+4", "", "", "", "9", "0")
 	f.Add("cuda>=11.4", "18446744073709551615", "9223372036854775807", "9223372036854775808", "x", "1", "a", "b", "c", "d", "e", "f")
+	// A component too large for its weight in the agent's integer (12.100 is not 13000) or
+	// beyond the integer's last unit (470.57.02.1 is not 470057002).
+	f.Add("cuda>12.100", "13000", "", "", "", "", "", "", "", "", "", "")
+	f.Add("driver>470.1000", "", "471000000", "", "", "", "", "", "", "", "", "")
+	f.Add("driver=470.57.02.1", "", "", "", "", "", "", "470", "57", "02", "", "")
 	f.Fuzz(func(t *testing.T, requirement, cudaInt, driverInt, computeInt, brand, cudaMajor, cudaMinor, driverMajor, driverMinor, driverRev, computeMajor, computeMinor string) {
 		rs, err := cuda.FromValues([]string{requirement}, "fuzz")
 		if err != nil {

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/trainenv/trainenv/internal/cuda"
@@ -86,6 +87,50 @@ func (vl versionLabels) read(labels map[string]string) cuda.Version {
 		v[i] = n
 	}
 	return v
+}
+
+// integerFloor returns the integer of the highest version the label can hold that is at
+// most want, and whether that version is want. Summing want's components with the weights
+// is not enough: a component too large for its weight carries into the one before (cuda
+// 12.100 would be 13000, which is 13.0, above 12.100 as versions compare), and components
+// past the encoding's last unit would be dropped (470.57.02.1 would be 470.57.02).
+func (vl versionLabels) integerFloor(want cuda.Version) (int64, bool) {
+	weights := vl.weights
+	if last := weights[len(weights)-1]; last > 1 {
+		// read keeps what lies below the last weight as one more component (12045 is
+		// 12.4.5), so that sub-unit is a component here too.
+		weights = append(slices.Clone(weights), 1)
+	}
+	var n uint64
+	for i, w := range weights {
+		c := want.At(i)
+		if i > 0 && c >= weights[i-1]/w {
+			// Above every version with want's components before i, below the next one:
+			// 12.99.9 (12999) < 12.100 < 13.0 (13000).
+			return int64(n + weights[i-1] - 1), false
+		}
+		n += c * w
+	}
+	return int64(n), !hasNonZero(want, len(weights))
+}
+
+// componentFloor cuts want to the k component labels; the cut version is want itself
+// unless a component past them is non-zero (12.9.5 lies between 12.9 and 12.10).
+func componentFloor(want cuda.Version, k int) (cuda.Version, bool) {
+	floor := make(cuda.Version, k)
+	for i := range floor {
+		floor[i] = want.At(i)
+	}
+	return floor, !hasNonZero(want, k)
+}
+
+func hasNonZero(v cuda.Version, from int) bool {
+	for i := from; i < len(v); i++ {
+		if v[i] != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // labelNumber reads a label value as the scheduler reads it for the Gt and Lt operators
