@@ -190,7 +190,11 @@ func (g GPU) labels(l map[string]string) {
 	if c := g.Compute; c != nil && c.Major > 0 {
 		l[LabelComputeMajor] = strconv.Itoa(c.Major)
 		l[LabelComputeMinor] = strconv.Itoa(c.Minor)
-		l[LabelComputeInt] = strconv.Itoa(c.Major*10 + c.Minor)
+		// A minor of 10 or more would read as the next major (8.10 as 9.0): no integer label
+		// then, so arch ranges admit no such node rather than the wrong ones.
+		if c.Minor >= 0 && c.Minor <= 9 {
+			l[LabelComputeInt] = strconv.Itoa(c.Major*10 + c.Minor)
+		}
 		l[LabelFamily] = Family(*c)
 	}
 }

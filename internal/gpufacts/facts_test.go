@@ -167,3 +167,17 @@ func TestFactsJSON(t *testing.T) {
 	g.Expect(json.Unmarshal(b, &back)).To(Succeed())
 	g.Expect(back).To(Equal(f))
 }
+
+// A compute capability minor of 10 or more cannot be written as major*10+minor (8.10
+// would read as 9.0): the integer label is left out, the major and minor labels stay.
+func TestComputeIntLabelOnlyForOneDigitMinor(t *testing.T) {
+	g := NewWithT(t)
+	f := facts("580.65.06", 13, 0, gpu("NVIDIA Future GPU", 81920, 8, 10, "nvidia"))
+	l := f.Labels()
+	g.Expect(l).NotTo(HaveKey(gpufacts.LabelComputeInt))
+	g.Expect(l).To(HaveKeyWithValue(gpufacts.LabelComputeMajor, "8"))
+	g.Expect(l).To(HaveKeyWithValue(gpufacts.LabelComputeMinor, "10"))
+
+	f = facts("580.65.06", 13, 0, gpu("NVIDIA Future GPU", 81920, 8, 9, "nvidia"))
+	g.Expect(f.Labels()).To(HaveKeyWithValue(gpufacts.LabelComputeInt, "89"))
+}
