@@ -48,8 +48,8 @@ func createEnvironments(ctx context.Context, cl *cluster, cfg config, imgs []ben
 }
 
 // runEnvironments creates n environments and waits until every one is in a final phase.
-func runEnvironments(ctx context.Context, cl *cluster, w *watcher, mgr *manager, cfg config, imgs []benchImage, prefix string, n int, suspend bool) (*result, error) {
-	logf("creating %d TrainingEnvironments (%s-*) at %.0f/s", n, prefix, cfg.rate)
+func runEnvironments(ctx context.Context, cl *cluster, w *watcher, mgr *manager, cfg config, imgs []benchImage, prefix string, n int, rate float64) (*result, error) {
+	logf("creating %d TrainingEnvironments (%s-*) at %.0f/s", n, prefix, rate)
 	r := &result{name: prefix, n: n}
 	before, err := takeSnapshot(ctx, cl, mgr)
 	if err != nil {
@@ -58,7 +58,7 @@ func runEnvironments(ctx context.Context, cl *cluster, w *watcher, mgr *manager,
 	if cfg.profileSeconds > 0 && n > len(imgs) {
 		go mgr.profile(fmt.Sprintf("profile?seconds=%d", cfg.profileSeconds), prefix+"-cpu.pprof")
 	}
-	keys, created, err := createEnvironments(ctx, cl, cfg, imgs, prefix, n, cfg.rate, suspend)
+	keys, created, err := createEnvironments(ctx, cl, cfg, imgs, prefix, n, rate, false)
 	if err != nil {
 		return r, err
 	}
@@ -104,7 +104,7 @@ func steadyState(ctx context.Context, cl *cluster, mgr *manager, cfg config) (*r
 // until every environment is final again.
 func restartWithPreloaded(ctx context.Context, cl *cluster, w *watcher, old *manager, cfg config, imgs []benchImage) (*result, error) {
 	old.stop()
-	extra := cfg.total - cfg.envs - len(imgs)
+	extra := cfg.total - cfg.envs - cfg.pacedEnvs - len(imgs)
 	r := &result{name: "restart", n: cfg.total}
 	logf("manager stopped; preloading %d suspended environments", max(extra, 0))
 	idle, _, err := createEnvironments(ctx, cl, cfg, imgs, "idle", max(extra, 0), 0, true)
@@ -155,7 +155,7 @@ func restartWithPreloaded(ctx context.Context, cl *cluster, w *watcher, old *man
 	return r, nil
 }
 
-// envKeys are the keys of the warm-up and measured environments.
+// envKeys are the keys of the warm-up, measured and paced environments.
 func envKeys(cfg config, imgs []benchImage) []string {
 	var keys []string
 	for i := range imgs {
@@ -164,6 +164,10 @@ func envKeys(cfg config, imgs []benchImage) []string {
 	}
 	for i := range cfg.envs {
 		te := benchEnv(cfg, "env", i, imgs[i%len(imgs)], false)
+		keys = append(keys, te.Namespace+"/"+te.Name)
+	}
+	for i := range cfg.pacedEnvs {
+		te := benchEnv(cfg, "paced", i, imgs[i%len(imgs)], false)
 		keys = append(keys, te.Namespace+"/"+te.Name)
 	}
 	return keys
