@@ -11,6 +11,7 @@
 //     --allow-unmatched-images (so every verification is real);
 //   - a steady-state window of several resync periods, in which nothing may be written
 //     and the registry must not be asked anything;
+//   - more environments at a rate the cluster sustains, for latency without queueing;
 //   - a restart of the manager against many pre-existing environments.
 //
 // It prints a table and fails if a run stalls, times out, or misses a goal. Progress is
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/resource"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -43,6 +45,7 @@ type config struct {
 	componentQPS                    int
 	rate, pacedRate                 float64
 	pacedEnvs                       int
+	memoryLimit                     int64
 	stall, timeout, syncPeriod      time.Duration
 	steadyPeriods, profileSeconds   int
 	keep, skipBaseline              bool
@@ -65,6 +68,7 @@ func parseFlags() config {
 	flag.Float64Var(&c.pacedRate, "paced-rate", 10, "creates per second of the paced phase")
 	flag.IntVar(&c.componentQPS, "component-qps", 300, "client QPS of kube-controller-manager and kube-scheduler (burst 2x; 0: up.sh's defaults, 20 and 50)")
 	flag.IntVar(&c.concurrency, "max-concurrent-reconciles", 8, "the manager's --max-concurrent-reconciles")
+	memoryLimit := flag.String("memory-limit", "", "run the manager as in a container with this memory limit (e.g. 512Mi: GOMEMLIMIT at 90 %, as the manager sets it from its cgroup); empty: none")
 	flag.DurationVar(&c.stall, "stall", 60*time.Second, "fail when nothing converges for this long")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "hard limit for each phase")
 	flag.DurationVar(&c.syncPeriod, "sync-period", 20*time.Second, "the manager's --sync-period (resync of every cached object)")
@@ -73,6 +77,14 @@ func parseFlags() config {
 	flag.BoolVar(&c.keep, "keep", false, "leave the cluster and the manager running afterwards")
 	flag.BoolVar(&c.skipBaseline, "skip-baseline", false, "skip the bare-pod baseline (development only)")
 	flag.Parse()
+	if *memoryLimit != "" {
+		q, err := resource.ParseQuantity(*memoryLimit)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "--memory-limit:", err)
+			os.Exit(2)
+		}
+		c.memoryLimit = q.Value()
+	}
 	for _, p := range []*string{&c.root, &c.binDir, &c.stateDir, &c.manager} {
 		if abs, err := filepath.Abs(*p); err == nil {
 			*p = abs

@@ -65,8 +65,12 @@ func (rp *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n## trainenv scale benchmark\n\n")
 	fmt.Fprintf(w, "machine: %d CPUs (%s), load average %s at start, %s at end\n", runtime.NumCPU(), rp.cpuModel, rp.loadStart, loadAvg())
 	fmt.Fprintf(w, "run: %d nodes, %d environments in %d namespaces, %d signed images, %.0f creates/s, %d workers, "+
-		"manager --max-concurrent-reconciles=%d --sync-period=%s, kube-controller-manager and kube-scheduler client QPS %d\n\n",
+		"manager --max-concurrent-reconciles=%d --sync-period=%s, kube-controller-manager and kube-scheduler client QPS %d\n",
 		c.nodes, c.envs, c.namespaces, c.images, c.rate, c.workers, c.concurrency, c.syncPeriod, c.componentQPS)
+	if c.memoryLimit > 0 {
+		fmt.Fprintf(w, "manager memory limit %s (GOMEMLIMIT %s)\n", mib(c.memoryLimit), mib(int64(float64(c.memoryLimit)*0.9)))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| phase | objects | converged | create→StatefulSet p50 / p99 | create→pod p50 / p99 | create→final p50 / p99 | API writes / object | manager writes / object | reconciles / object | registry requests | manager CPU | manager RSS (peak) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range []*result{rp.baseline, rp.warmup, rp.envs, rp.steady, rp.paced, rp.restart} {
