@@ -79,24 +79,48 @@ func runEnvironments(ctx context.Context, cl *cluster, w *watcher, mgr *manager,
 	return r, r.finish(ctx, cl, mgr, before)
 }
 
-// steadyState watches a window of several resync periods in which nothing changes: every
-// environment is handed to the reconciler again each period, and none may write or ask
-// the registry anything.
-func steadyState(ctx context.Context, cl *cluster, mgr *manager, cfg config) (*result, error) {
-	window := time.Duration(cfg.steadyPeriods) * cfg.syncPeriod
-	logf("steady state: watching %s (%d resync periods)", window, cfg.steadyPeriods)
+// steadyState restarts the manager with --sync-period, lets it work through its initial
+// list (after a restart each tag is looked up once), then watches a window of several
+// resync periods in which nothing changes: every environment is handed to the reconciler
+// again each period, and none may write or ask the registry anything. It returns the new
+// manager.
+func steadyState(ctx context.Context, cl *cluster, old *manager, cfg config) (*result, *manager, error) {
+	old.stop()
 	r := &result{name: "steady"}
+	mgr, err := startManager(ctx, cl, cfg, cfg.syncPeriod)
+	if err != nil {
+		return r, old, err
+	}
+	if err := poll(ctx, "initial list worked through", 1, cfg.stall, cfg.timeout, func() (int, error) {
+		if _, err := mgr.workersStarted(); err != nil {
+			return 0, nil
+		}
+		ss, err := mgr.metrics()
+		if err != nil {
+			return 0, nil
+		}
+		depth := total(ss.sum("workqueue_depth", func(l map[string]string) bool { return l["name"] == "trainingenvironment" },
+			func(map[string]string) string { return "" }))
+		if depth > 0 {
+			return 0, nil
+		}
+		return 1, nil
+	}); err != nil {
+		return r, mgr, err
+	}
+	window := time.Duration(cfg.steadyPeriods) * cfg.syncPeriod
+	logf("steady state: manager restarted with --sync-period %s; watching %s (%d resync periods)", cfg.syncPeriod, window, cfg.steadyPeriods)
 	before, err := takeSnapshot(ctx, cl, mgr)
 	if err != nil {
-		return r, err
+		return r, mgr, err
 	}
 	select {
 	case <-ctx.Done():
-		return r, ctx.Err()
+		return r, mgr, ctx.Err()
 	case <-time.After(window):
 	}
 	r.converge = window
-	return r, r.finish(ctx, cl, mgr, before)
+	return r, mgr, r.finish(ctx, cl, mgr, before)
 }
 
 // restartWithPreloaded stops the manager, preloads suspended environments up to
@@ -115,7 +139,7 @@ func restartWithPreloaded(ctx context.Context, cl *cluster, w *watcher, old *man
 	if err != nil {
 		return r, err
 	}
-	mgr, err := startManager(ctx, cl, cfg)
+	mgr, err := startManager(ctx, cl, cfg, 0)
 	if err != nil {
 		return r, err
 	}

@@ -28,7 +28,8 @@ type manager struct {
 	done    chan struct{}
 }
 
-func startManager(ctx context.Context, cl *cluster, cfg config) (*manager, error) {
+// startManager starts the manager; syncPeriod 0 leaves its default (10 h), as deployed.
+func startManager(ctx context.Context, cl *cluster, cfg config, syncPeriod time.Duration) (*manager, error) {
 	m := &manager{cfg: cfg, log: filepath.Join(cfg.stateDir, "logs", "manager.log")}
 	if st, err := os.Stat(m.log); err == nil {
 		m.logFrom = st.Size()
@@ -39,15 +40,18 @@ func startManager(ctx context.Context, cl *cluster, cfg config) (*manager, error
 	}
 	defer out.Close()
 	// No --allow-unmatched-images: every image must pass the ClusterImagePolicy.
-	m.cmd = exec.Command(cfg.manager,
+	args := []string{
 		"--kubeconfig", filepath.Join(cfg.stateDir, "manager.kubeconfig"),
 		// Plain HTTP on loopback, so that the benchmark can scrape the reconcile counts.
-		"--metrics-bind-address", "127.0.0.1:"+port("TRAINENV_METRICS_PORT"), "--metrics-secure=false",
-		"--health-probe-bind-address", "127.0.0.1:"+port("TRAINENV_PROBE_PORT"),
-		"--pprof-bind-address", "127.0.0.1:"+port("TRAINENV_PPROF_PORT"),
-		"--sync-period", cfg.syncPeriod.String(),
+		"--metrics-bind-address", "127.0.0.1:" + port("TRAINENV_METRICS_PORT"), "--metrics-secure=false",
+		"--health-probe-bind-address", "127.0.0.1:" + port("TRAINENV_PROBE_PORT"),
+		"--pprof-bind-address", "127.0.0.1:" + port("TRAINENV_PPROF_PORT"),
 		"--max-concurrent-reconciles", strconv.Itoa(cfg.concurrency),
-		"--zap-time-encoding", "rfc3339nano")
+		"--zap-time-encoding", "rfc3339nano"}
+	if syncPeriod > 0 {
+		args = append(args, "--sync-period", syncPeriod.String())
+	}
+	m.cmd = exec.Command(cfg.manager, args...)
 	m.cmd.Stdout, m.cmd.Stderr = out, out
 	if cfg.memoryLimit > 0 {
 		// What the manager sets itself in a container with this memory limit (cmd/memlimit.go).
@@ -105,6 +109,9 @@ func (m *manager) stop() {
 type procStats struct {
 	cpu       time.Duration // user + system
 	rss, peak int64         // VmRSS, VmHWM in bytes
+	// anon is RssAnon: the Go runtime's memory, without the pages of the (large) binary
+	// that VmRSS also counts.
+	anon int64
 }
 
 func (m *manager) stats() (procStats, error) {
@@ -134,6 +141,8 @@ func (m *manager) stats() (procStats, error) {
 			s.rss = kb << 10
 		case "VmHWM":
 			s.peak = kb << 10
+		case "RssAnon":
+			s.anon = kb << 10
 		}
 	}
 	return s, sc.Err()

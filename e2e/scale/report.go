@@ -71,7 +71,7 @@ func (rp *report) print(w io.Writer) {
 		fmt.Fprintf(w, "manager memory limit %s (GOMEMLIMIT %s)\n", mib(c.memoryLimit), mib(int64(float64(c.memoryLimit)*0.9)))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| phase | objects | converged | create→StatefulSet p50 / p99 | create→pod p50 / p99 | create→final p50 / p99 | API writes / object | manager writes / object | reconciles / object | registry requests | manager CPU | manager RSS (peak) |")
+	fmt.Fprintln(w, "| phase | objects | converged | create→StatefulSet p50 / p99 | create→pod p50 / p99 | create→final p50 / p99 | API writes / object | manager writes / object | reconciles / object | registry requests | manager CPU | manager RSS (peak; anonymous) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range []*result{rp.baseline, rp.warmup, rp.envs, rp.steady, rp.paced, rp.restart} {
 		if r == nil {
@@ -91,7 +91,7 @@ func (rp *report) print(w io.Writer) {
 		}
 		mw, cpu, rss := fmt.Sprintf("%.0f (%s)", r.mgrWrites, per(r.mgrWrites, r.n)), "-", "-"
 		if r.stats.peak > 0 {
-			cpu, rss = sec(r.cpu), mib(r.stats.rss)+" ("+mib(r.stats.peak)+")"
+			cpu, rss = sec(r.cpu), mib(r.stats.rss)+" ("+mib(r.stats.peak)+"; "+mib(r.stats.anon)+")"
 		}
 		rec := fmt.Sprintf("%.0f (%s)", r.reconciles, per(r.reconciles, r.n))
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %.0f (%s) | %s | %s | %d | %s | %s |\n", r.name, r.n, sec(r.converge), wl, pod, fin,
