@@ -150,7 +150,7 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 				reason = trust.ReasonRegistryUnauthorized
 			}
 			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: reason, Digest: ref.String(),
-				Message: clip(fmt.Sprintf("reading signatures of %s: %v", ref.Context().Name(), err))}, err
+				Message: clip(fmt.Sprintf("reading signatures of %s or their transparency-log entries: %v", ref.Context().Name(), err))}, err
 		}
 	}
 	if len(fails) > 0 {
