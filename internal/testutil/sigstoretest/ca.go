@@ -77,6 +77,7 @@ type IssueOption func(*issue)
 type issue struct {
 	sct   bool
 	ctLog *ecdsa.PrivateKey
+	pub   *ecdsa.PublicKey
 }
 
 // WithoutSCT issues a certificate that no CT log has seen (no embedded SCT).
@@ -84,6 +85,10 @@ func WithoutSCT() IssueOption { return func(i *issue) { i.sct = false } }
 
 // WithSCTFrom embeds an SCT signed by another CT log key than the trusted one.
 func WithSCTFrom(key *ecdsa.PrivateKey) IssueOption { return func(i *issue) { i.ctLog = key } }
+
+// ForKey issues the certificate for pub, whose private key the caller may not have (e.g. a
+// TwinKey); the returned Cert's Key is then nil.
+func ForKey(pub *ecdsa.PublicKey) IssueOption { return func(i *issue) { i.pub = pub } }
 
 // Issue returns a 10-minute code-signing certificate for id, from the intermediate, with
 // an embedded SCT from the CT log, the way Fulcio issues one after an OIDC login.
@@ -93,7 +98,12 @@ func (s *Sigstore) Issue(t testing.TB, id Identity, opts ...IssueOption) Cert {
 	for _, o := range opts {
 		o(&in)
 	}
-	key := newKey(t)
+	var key *ecdsa.PrivateKey
+	pub := in.pub
+	if pub == nil {
+		key = newKey(t)
+		pub = &key.PublicKey
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(s.now.UnixNano()),
 		NotBefore:    s.now.Add(-time.Minute), NotAfter: s.now.Add(10 * time.Minute),
@@ -111,9 +121,9 @@ func (s *Sigstore) Issue(t testing.TB, id Identity, opts ...IssueOption) Cert {
 		tmpl.EmailAddresses = []string{id.Subject}
 	}
 	if in.sct {
-		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, embeddedSCT(t, tmpl, s, &key.PublicKey, in.ctLog))
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, embeddedSCT(t, tmpl, s, pub, in.ctLog))
 	}
-	return Cert{Cert: create(t, tmpl, s.Intermediate, &key.PublicKey, s.intermediateKey), Key: key}
+	return Cert{Cert: create(t, tmpl, s.Intermediate, pub, s.intermediateKey), Key: key}
 }
 
 // NewKey returns a fresh P-256 key (e.g. a CT log the TrustRoot does not name).

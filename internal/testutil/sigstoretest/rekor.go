@@ -75,6 +75,22 @@ func HashedRekord(t testing.TB, payload, sig []byte, pub crypto.PublicKey) []byt
 	if err != nil {
 		t.Fatal(err)
 	}
+	return hashedRekord(t, payload, sig, pubPEM)
+}
+
+// HashedRekordCert is HashedRekord for a keyless signature: `cosign sign` then names the
+// signing certificate (PEM) as the entry's verifier instead of a bare public key.
+func HashedRekordCert(t testing.TB, payload, sig []byte, cert *x509.Certificate) []byte {
+	t.Helper()
+	certPEM, err := cryptoutils.MarshalCertificateToPEM(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hashedRekord(t, payload, sig, certPEM)
+}
+
+func hashedRekord(t testing.TB, payload, sig, verifierPEM []byte) []byte {
+	t.Helper()
 	sum := sha256.Sum256(payload)
 	entry := hashedrekord.V001Entry{HashedRekordObj: models.HashedrekordV001Schema{
 		Data: &models.HashedrekordV001SchemaData{Hash: &models.HashedrekordV001SchemaDataHash{
@@ -83,7 +99,7 @@ func HashedRekord(t testing.TB, payload, sig []byte, pub crypto.PublicKey) []byt
 		}},
 		Signature: &models.HashedrekordV001SchemaSignature{
 			Content:   strfmt.Base64(sig),
-			PublicKey: &models.HashedrekordV001SchemaSignaturePublicKey{Content: strfmt.Base64(pubPEM)},
+			PublicKey: &models.HashedrekordV001SchemaSignaturePublicKey{Content: strfmt.Base64(verifierPEM)},
 		},
 	}}
 	body, err := entry.Canonicalize(context.Background())

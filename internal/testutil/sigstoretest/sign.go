@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -58,6 +59,14 @@ func (s *Sigstore) TrustRoot(t testing.TB, trName string) *pcv1alpha1.TrustRoot 
 // certificate's key, pushed as the .sig manifest with the certificate and its chain.
 func (s *Sigstore) Sign(t testing.TB, img string, c Cert, opts ...ociremote.Option) {
 	t.Helper()
+	s.SignLogged(t, img, c, nil, opts...)
+}
+
+// SignLogged signs img as Sign does and, when logged is not nil, attaches the transparency
+// log bundle it returns for the payload and signature (the `dev.sigstore.cosign/bundle`
+// annotation), as `cosign sign` does after uploading the entry to Rekor.
+func (s *Sigstore) SignLogged(t testing.TB, img string, c Cert, logged func(payload, sig []byte) *cbundle.RekorBundle, opts ...ociremote.Option) {
+	t.Helper()
 	ref, err := name.NewDigest(img)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +87,11 @@ func (s *Sigstore) Sign(t testing.TB, img string, c Cert, opts ...ociremote.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	ociSig, err := static.NewSignature(pl, base64.StdEncoding.EncodeToString(sig), static.WithCertChain(certPEM, chainPEM))
+	sigOpts := []static.Option{static.WithCertChain(certPEM, chainPEM)}
+	if logged != nil {
+		sigOpts = append(sigOpts, static.WithBundle(logged(pl, sig)))
+	}
+	ociSig, err := static.NewSignature(pl, base64.StdEncoding.EncodeToString(sig), sigOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
