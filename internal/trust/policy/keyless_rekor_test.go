@@ -4,9 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -32,17 +29,7 @@ func TestRekorBundleKeylessMustNameTheSignature(t *testing.T) {
 	ci := sigstoretest.Identity{Issuer: ciIssuer, Subject: ciSubject}
 	cert := ss.Issue(t, ci)
 	rekor := sigstoretest.NewRekorLog(t)
-	var searched atomic.Int32
-	emptyLog := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries/retrieve" {
-			searched.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte("[]")) // no entry for this signature
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	t.Cleanup(emptyLog.Close)
+	emptyLog, searched := emptyRekorLog(t)
 	logURL, err := apis.ParseURL(emptyLog.URL)
 	if err != nil {
 		t.Fatal(err)

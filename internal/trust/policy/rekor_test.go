@@ -88,17 +88,7 @@ func TestRekorBundleRequired(t *testing.T) {
 	reg := registrytest.New(t)
 	release := newSigner(t)
 	rekor := sigstoretest.NewRekorLog(t)
-	var searched atomic.Int32
-	emptyLog := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries/retrieve" {
-			searched.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte("[]")) // no entry for this signature
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	t.Cleanup(emptyLog.Close)
+	emptyLog, searched := emptyRekorLog(t)
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close() // connection refused
 
@@ -176,4 +166,20 @@ func (s signer) publicKey(t *testing.T) *ecdsa.PublicKey {
 		t.Fatal(err)
 	}
 	return pub.(*ecdsa.PublicKey)
+}
+
+// emptyRekorLog is a transparency log that has no entries: it counts the searches for one.
+func emptyRekorLog(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var searched atomic.Int32
+	log := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/log/entries/retrieve" {
+			searched.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte("[]")) // no entry for this signature
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(log.Close)
+	return log, &searched
 }
