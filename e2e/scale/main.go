@@ -45,11 +45,15 @@ type config struct {
 	componentQPS                    int
 	rate, pacedRate                 float64
 	pacedEnvs                       int
-	memoryLimit                     int64
+	memoryLimit                     int64 // bytes; 0: none
 	stall, timeout, syncPeriod      time.Duration
 	steadyPeriods, profileSeconds   int
 	keep, skipBaseline              bool
 }
+
+// goMemLimit is the GOMEMLIMIT the manager sets itself in a container with the
+// configured memory limit (cmd/memlimit.go: 90 %).
+func (c config) goMemLimit() int64 { return int64(float64(c.memoryLimit) * 0.9) }
 
 func parseFlags() config {
 	var c config

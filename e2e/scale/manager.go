@@ -55,7 +55,7 @@ func startManager(ctx context.Context, cl *cluster, cfg config, syncPeriod time.
 	m.cmd.Stdout, m.cmd.Stderr = out, out
 	if cfg.memoryLimit > 0 {
 		// What the manager sets itself in a container with this memory limit (cmd/memlimit.go).
-		m.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%d", int64(float64(cfg.memoryLimit)*0.9)))
+		m.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%d", cfg.goMemLimit()))
 	}
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	m.started = time.Now()

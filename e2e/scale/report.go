@@ -68,7 +68,7 @@ func (rp *report) print(w io.Writer) {
 		"manager --max-concurrent-reconciles=%d --sync-period=%s, kube-controller-manager and kube-scheduler client QPS %d\n",
 		c.nodes, c.envs, c.namespaces, c.images, c.rate, c.workers, c.concurrency, c.syncPeriod, c.componentQPS)
 	if c.memoryLimit > 0 {
-		fmt.Fprintf(w, "manager memory limit %s (GOMEMLIMIT %s)\n", mib(c.memoryLimit), mib(int64(float64(c.memoryLimit)*0.9)))
+		fmt.Fprintf(w, "manager memory limit %s (GOMEMLIMIT %s)\n", mib(c.memoryLimit), mib(c.goMemLimit()))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| phase | objects | converged | create→StatefulSet p50 / p99 | create→pod p50 / p99 | create→final p50 / p99 | API writes / object | manager writes / object | reconciles / object | registry requests | manager CPU | manager RSS (peak; anonymous) |")

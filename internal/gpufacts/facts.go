@@ -191,7 +191,7 @@ func (g GPU) labels(l map[string]string) {
 		l[LabelComputeMajor] = strconv.Itoa(c.Major)
 		l[LabelComputeMinor] = strconv.Itoa(c.Minor)
 		// A minor of 10 or more would read as the next major (8.10 as 9.0): no integer label
-		// then, so arch ranges admit no such node rather than the wrong ones.
+		// then; the major and minor labels above still describe the node (GFD's scheme).
 		if c.Minor >= 0 && c.Minor <= 9 {
 			l[LabelComputeInt] = strconv.Itoa(c.Major*10 + c.Minor)
 		}
