@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,18 +8,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
-	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
-	"github.com/trainenv/trainenv/internal/trust"
 )
 
 // The reconciler wired into a real manager: its watches (nodes, pods) start the passes
@@ -31,28 +23,8 @@ func TestManagerWatchesDriveTheEnvironment(t *testing.T) {
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
 
-	mgr, err := ctrl.NewManager(envConfig, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-	})
-	g.Expect(err).NotTo(HaveOccurred())
-	r := &controller.TrainingEnvironmentReconciler{
-		Client:     mgr.GetClient(),
-		APIReader:  mgr.GetAPIReader(),
-		Recorder:   mgr.GetEventRecorder("trainenv"),
-		Resolver:   registry.NewResolver(nil, 64),
-		Verifier:   trust.NotEnforced{},
-		Clock:      clock.RealClock{},
-		ToolsImage: testToolsImage,
-	}
-	g.Expect(r.SetupWithManager(mgr, crcontroller.Options{SkipNameValidation: ptr.To(true)})).To(Succeed())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = mgr.Start(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	startManager(t, f.ns)
+	ctx := f.ctx
 
 	te := f.create("watched", reg.Host+"/team/pytorch:2.4", func(te *trainenvv1.TrainingEnvironment) {
 		te.Spec.GPU = &trainenvv1.GPUSpec{Count: 2, Products: []string{"Tesla-T4"}}
