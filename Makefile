@@ -121,11 +121,12 @@ FUZZ_TARGETS := \
 	./internal/cuda:FuzzParse \
 	./internal/cuda:FuzzImageEnv \
 	./internal/compat:FuzzNodeLabels \
+	./internal/compat:FuzzDeviceSelectors \
 	./internal/access:FuzzParseAuthorizedKeys \
 	./internal/trust/policy:FuzzPolicyGlob
 
 .PHONY: fuzz
-fuzz: ## Fuzz image references, NVIDIA_REQUIRE_CUDA, image env, node labels, authorized_keys and policy globs (FUZZ_TIME each).
+fuzz: ## Fuzz image references, NVIDIA_REQUIRE_CUDA, image env, node labels, DRA device selectors, authorized_keys and policy globs (FUZZ_TIME each).
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZ_TIME)"; \
 	  go test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) -exec 'env GOMAXPROCS=1' || exit 1; \

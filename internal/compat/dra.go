@@ -18,10 +18,7 @@ import (
 // product is one of products when given. The selectors DeviceSelectors compiles select
 // exactly the devices for which it is true.
 func DeviceHolds(rs cuda.Requirements, products []string, f DeviceFacts) bool {
-	if len(products) > 0 && (!f.HasProduct || !slices.Contains(products, f.Product)) {
-		return false
-	}
-	return rs.Holds(f.Node)
+	return productHolds(products, f) && rs.Holds(f.Node)
 }
 
 // CheckDevices answers, for an environment asking for GPUs through Dynamic Resource
@@ -34,22 +31,18 @@ func CheckDevices(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, rslices []resou
 		return Result{OK: true, Reason: trainenvv1.ReasonNoGPURequested, Message: "CPU-only environment: any node fits"}
 	}
 	current := currentGenerations(rslices)
-	var all, ofProduct []*parsedDevice
+	total, ofProduct := 0, 0
 	fitPerNode := map[string]int{}
 	var nodes []string
 	memo := map[string]bool{}
-	for i := range rslices {
-		s := &rslices[i]
-		if s.Spec.Driver != DRADriverName || s.Spec.Pool.Generation < current[s.Spec.Pool.Name] {
-			continue
-		}
+	for _, s := range driverSlices(rslices, current) {
 		node := sliceNode(s)
 		for _, d := range sliceDevices(s) {
-			all = append(all, d)
-			if len(gpu.Products) > 0 && (!d.facts.HasProduct || !slices.Contains(gpu.Products, d.facts.Product)) {
+			total++
+			if !productHolds(gpu.Products, d.facts) {
 				continue
 			}
-			ofProduct = append(ofProduct, d)
+			ofProduct++
 			ok, seen := memo[d.key]
 			if !seen {
 				ok = rs.Holds(d.facts.Node)
@@ -68,18 +61,18 @@ func CheckDevices(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, rslices []resou
 		most = max(most, n)
 	}
 	switch {
-	case len(all) == 0:
+	case total == 0:
 		return Result{Reason: trainenvv1.ReasonNoGPUDevices, Message: fmt.Sprintf(
 			"no ResourceSlice publishes a device of the DRA driver %s (gpu.deviceClassName %s); ask the platform team whether NVIDIA's GPU DRA driver runs, or use gpu.resourceName",
 			DRADriverName, gpu.DeviceClassName)}
-	case len(ofProduct) == 0:
+	case ofProduct == 0:
 		return Result{Reason: trainenvv1.ReasonNoMatchingProduct, Message: fmt.Sprintf(
 			"no device has a product in gpu.products %v; products available: %s",
-			gpu.Products, strings.Join(deviceProducts(all), ", "))}
+			gpu.Products, strings.Join(deviceProducts(devicesOf(rslices, current, nil)), ", "))}
 	case most == 0:
 		return Result{Reason: trainenvv1.ReasonNoCompatibleNode, Message: fmt.Sprintf(
 			"the image needs %s (from %s); the cluster has %s. Use an image built for an older CUDA, or ask the platform team for a newer driver",
-			rs.Brief(), rs.Source, summarizeDevices(ofProduct, constrainsArch(rs)))}
+			rs.Brief(), rs.Source, summarizeDevices(devicesOf(rslices, current, gpu.Products), constrainsArch(rs)))}
 	case most < int(gpu.Count):
 		return Result{Reason: trainenvv1.ReasonNoCompatibleNode, Message: fmt.Sprintf(
 			"gpu.count is %d, but no node has more than %d devices that satisfy %s (from %s); lower gpu.count",
@@ -94,6 +87,36 @@ func CheckDevices(gpu *trainenvv1.GPUSpec, rs cuda.Requirements, rslices []resou
 		msg = fmt.Sprintf("%d device(s) on %d node(s) satisfy %s (from %s)", fit, len(nodes), rs.Brief(), rs.Source)
 	}
 	return Result{OK: true, Reason: trainenvv1.ReasonCompatible, Message: msg, Nodes: nodes}
+}
+
+func productHolds(products []string, f DeviceFacts) bool {
+	return len(products) == 0 || (f.HasProduct && slices.Contains(products, f.Product))
+}
+
+// driverSlices are the slices of NVIDIA's DRA driver in their pool's current generation.
+func driverSlices(rslices []resourceapi.ResourceSlice, current map[string]int64) []*resourceapi.ResourceSlice {
+	out := make([]*resourceapi.ResourceSlice, 0, len(rslices))
+	for i := range rslices {
+		s := &rslices[i]
+		if s.Spec.Driver == DRADriverName && s.Spec.Pool.Generation >= current[s.Spec.Pool.Name] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// devicesOf lists the devices of products (all when none), for messages: the check itself
+// only counts, so that a passing check at 1,000 nodes collects nothing.
+func devicesOf(rslices []resourceapi.ResourceSlice, current map[string]int64, products []string) []*parsedDevice {
+	var out []*parsedDevice
+	for _, s := range driverSlices(rslices, current) {
+		for _, d := range sliceDevices(s) {
+			if productHolds(products, d.facts) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // currentGenerations is the highest generation of each of the driver's pools.
