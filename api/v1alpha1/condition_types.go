@@ -69,11 +69,16 @@ const (
 	ReasonNoGPURequested = "NoGPURequested"
 	// ReasonNoGPUNodes: no node advertises the GPU resource in the requested count.
 	ReasonNoGPUNodes = "NoGPUNodes"
-	// ReasonNoMatchingProduct: nodes have GPUs, but none of the requested products.
+	// ReasonNoMatchingProduct: nodes (or DRA devices) have GPUs, but none of the requested
+	// products.
 	ReasonNoMatchingProduct = "NoMatchingProduct"
-	// ReasonNoCompatibleNode: nodes have the GPUs, but no driver satisfies the image's CUDA
-	// requirement; the message names the requirement and what the cluster has.
+	// ReasonNoCompatibleNode: nodes (or DRA devices) have the GPUs, but no driver satisfies
+	// the image's CUDA requirement; the message names the requirement and what the cluster
+	// has.
 	ReasonNoCompatibleNode = "NoCompatibleNode"
+	// ReasonNoGPUDevices (gpu.deviceClassName): no ResourceSlice in the cluster publishes a
+	// device of NVIDIA's DRA driver; is the driver installed?
+	ReasonNoGPUDevices = "NoGPUDevices"
 	// ReasonInvalidCUDARequirement: the image's NVIDIA_REQUIRE_* or spec.cuda.require does
 	// not parse.
 	ReasonInvalidCUDARequirement = "InvalidCUDARequirement"

@@ -149,9 +149,16 @@ type TrustSpec struct {
 	OnVerificationLoss VerificationLossPolicy `json:"onVerificationLoss,omitempty"`
 }
 
-// GPUSpec is what the environment needs of GPUs.
+// GPUSpec is what the environment needs of GPUs, asked for one of two ways: as an extended
+// resource that a device plugin advertises (resourceName, the default), or through Dynamic
+// Resource Allocation (deviceClassName): a ResourceClaim for count devices of a DeviceClass,
+// with the image's CUDA requirement as device selectors, so that the scheduler picks GPUs
+// whose driver and compute capability can run the image.
+// +kubebuilder:validation:XValidation:rule="!has(self.deviceClassName) || !has(self.resourceName) || self.resourceName == 'nvidia.com/gpu'",message="gpu.resourceName and gpu.deviceClassName are alternatives: with deviceClassName (Dynamic Resource Allocation) leave resourceName out"
+// +kubebuilder:validation:XValidation:rule="!has(self.deviceClassName) || self.count >= 1",message="gpu.deviceClassName needs gpu.count of at least 1 (omit gpu for a CPU-only environment)"
 type GPUSpec struct {
-	// Count is the number of GPUs, requested as an extended resource. 0 means none.
+	// Count is the number of GPUs, requested as an extended resource, or as devices of
+	// DeviceClassName. 0 means none.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -165,8 +172,22 @@ type GPUSpec struct {
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	ResourceName string `json:"resourceName,omitempty"`
 
+	// DeviceClassName asks for the GPUs through Dynamic Resource Allocation
+	// (resource.k8s.io/v1) instead of an extended resource: the environment gets a
+	// ResourceClaimTemplate for count devices of this DeviceClass (which the platform team
+	// created, e.g. gpu.nvidia.com for NVIDIA's DRA driver), whose selectors require the
+	// image's CUDA requirement and products on each device. Compatibility is then checked
+	// against the devices the cluster's ResourceSlices publish. Omitted: resourceName.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gpu.deviceClassName cannot be changed; delete and re-create the environment (the workspace is kept)"
+	DeviceClassName string `json:"deviceClassName,omitempty"`
+
 	// Products restricts the environment to nodes whose GPU product (the
-	// nvidia.com/gpu.product node label, e.g. NVIDIA-A100-SXM4-80GB) is one of these.
+	// nvidia.com/gpu.product node label, e.g. NVIDIA-A100-SXM4-80GB) is one of these; with
+	// deviceClassName, to devices whose productName attribute, spaces written as hyphens, is.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
