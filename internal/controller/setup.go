@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	resourceapi "k8s.io/api/resource/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,7 +27,14 @@ import (
 // SetupWithManager registers the reconciler and its watches.
 func (r *TrainingEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	r.nodes.watched.Store(true) // the node watch below keeps the node snapshot fresh
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if servesDRA(mgr.GetRESTMapper()) {
+		// GPUs through Dynamic Resource Allocation: devices come and go with ResourceSlices.
+		r.slices.watched.Store(true)
+		b = b.Watches(&resourceapi.ResourceSlice{}, handler.EnqueueRequestsFromMapFunc(r.sliceToIncompatible),
+			builder.WithPredicates(sliceDevicesChanged()))
+	}
+	return b.
 		Named("trainingenvironment").
 		WithOptions(opts).
 		// Status writes do not bump the generation: our own patches start no new pass.

@@ -48,6 +48,8 @@ type TrainingEnvironmentReconciler struct {
 	tagChecked sync.Map
 	// nodes is the node list of the last node change (nodesnapshot.go).
 	nodes nodeSnapshot
+	// slices is the ResourceSlice list of the last slice change (dra.go).
+	slices sliceSnapshot
 	// tags shares anonymous tag lookups among environments for a few seconds (tagshare.go).
 	tags tagShare
 	// readySeen holds, by name, the UID of each environment seen Ready, so that the time
@@ -69,6 +71,9 @@ type pass struct {
 	affinity []corev1.NodeSelectorTerm
 	// cudaRequirements are the requirements affinity was computed from, for the preflight.
 	cudaRequirements []string
+	// deviceSelectors are the CEL selectors of the GPU claim (gpu.deviceClassName), set by
+	// the compatibility step.
+	deviceSelectors []string
 	// pinNote says what this pass pinned, for one event at its end (announcePin), unless
 	// the CreatedWorkload event tells it first.
 	pinNote string

@@ -183,6 +183,9 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 	if err != nil {
 		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, fmt.Sprintf("%v; fix the requirement or set spec.cuda.require", err))
 	}
+	if te.Spec.GPU.DeviceClassName != "" {
+		return r.checkDevices(ctx, p, rs)
+	}
 	// The checks only read the nodes: use the cached objects themselves. A deep copy of
 	// every node on every pass was most of the manager's CPU time with 1,000 nodes, and a
 	// new list per pass most of its garbage (nodesnapshot.go).

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	resourceapi "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -35,11 +36,19 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 	if err := r.ensureAccess(ctx, p); err != nil && !te.Spec.Suspend && !idleSuspended(te) {
 		return err
 	}
-	sts := workload.StatefulSet(te, workload.Inputs{
+	in := workload.Inputs{
 		PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage, CUDARequirements: p.cudaRequirements,
 		IdleSuspended: idleSuspended(te),
-	})
-	if err := r.ensureAllOwned(ctx, p, []ownedObject{
+	}
+	var owned []ownedObject
+	if workload.UsesDRA(te) {
+		// The template's spec is immutable and its name carries its hash: never updated.
+		tmpl := workload.ResourceClaimTemplate(te, p.deviceSelectors)
+		in.ClaimTemplate = tmpl.Name
+		owned = append(owned, ownedObject{tmpl, func(client.Object, client.Object) {}})
+	}
+	sts := workload.StatefulSet(te, in)
+	if err := r.ensureAllOwned(ctx, p, append(owned, []ownedObject{
 		{sts, func(live, desired client.Object) {
 			l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
 			l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
@@ -47,7 +56,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 		{workload.NetworkPolicy(te), func(live, desired client.Object) {
 			live.(*networkingv1.NetworkPolicy).Spec = desired.(*networkingv1.NetworkPolicy).Spec
 		}},
-	}); err != nil {
+	}...)); err != nil {
 		return err
 	}
 	return r.observePod(ctx, te, p.pinned)
@@ -218,6 +227,8 @@ func specOf(obj client.Object) any {
 		return o.Spec
 	case *networkingv1.NetworkPolicy:
 		return o.Spec
+	case *resourceapi.ResourceClaimTemplate:
+		return o.Spec
 	}
 	panic(fmt.Sprintf("no spec for %T", obj))
 }
@@ -230,6 +241,8 @@ func kindOf(obj client.Object) string {
 		return "Service"
 	case *networkingv1.NetworkPolicy:
 		return "NetworkPolicy"
+	case *resourceapi.ResourceClaimTemplate:
+		return "ResourceClaimTemplate"
 	}
 	return fmt.Sprintf("%T", obj)
 }

@@ -26,6 +26,9 @@ type Inputs struct {
 	// CUDARequirements are the CUDA requirements the affinity was computed from (already
 	// relaxed for minor-version compatibility); the preflight checks them again on the node.
 	CUDARequirements []string
+	// ClaimTemplate names the ResourceClaimTemplate of the GPU claim (ResourceClaimTemplate)
+	// when the environment asks for GPUs through Dynamic Resource Allocation.
+	ClaimTemplate string
 }
 
 // StatefulSet renders the environment's workload running in.PinnedImage.
@@ -89,6 +92,9 @@ func podSpec(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.PodSpec {
 		// GPU nodes are commonly tainted so that only GPU workloads land there.
 		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	}
+	if UsesDRA(te) {
+		withGPUClaim(&spec, in.ClaimTemplate)
+	}
 	if len(in.Affinity) > 0 {
 		spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: in.Affinity},
@@ -137,7 +143,10 @@ func resources(te *trainenvv1.TrainingEnvironment) corev1.ResourceRequirements {
 			req.Limits[corev1.ResourceMemory] = *r.Memory
 		}
 	}
-	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
+	if UsesDRA(te) {
+		// The devices come with the pod's claim; each container that needs them names it.
+		req.Claims = []corev1.ResourceClaim{{Name: GPUClaimName}}
+	} else if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
 		// Extended resources cannot be overcommitted: request and limit must be equal.
 		n := *resource.NewQuantity(int64(gpu.Count), resource.DecimalSI)
 		req.Requests[corev1.ResourceName(gpu.ResourceName)] = n
