@@ -159,7 +159,7 @@ func (r *TrainingEnvironmentReconciler) ensureOwnedSecret(ctx context.Context, t
 	if err := r.Create(ctx, s, FieldOwner); err != nil {
 		return nil, err
 	}
-	r.event(te, corev1.EventTypeNormal, "CreatedSecret", "Create", "created Secret %s", name)
+	r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonCreatedSecret, "Create", "created Secret %s", name)
 	return s, nil
 }
 

@@ -8,7 +8,6 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
-	"github.com/trainenv/trainenv/internal/trust"
 )
 
 // setCondition sets a condition for the current generation and reports whether its status,
@@ -30,18 +29,11 @@ func setConditionIfAbsent(te *trainenvv1.TrainingEnvironment, condType string, s
 	}
 }
 
-// allowedUnverified are the Verified=Unknown reasons under which the operator still runs
-// the image, by an explicit operator setting; the message says so loudly.
-var allowedUnverified = map[string]bool{
-	trainenvv1.ReasonVerificationNotEnforced: true,
-	trust.ReasonUnmatchedAllowed:             true,
-}
-
 // summarize sets Ready and the phase from the other conditions and the pass's outcome.
 func summarize(te *trainenvv1.TrainingEnvironment, passErr error) {
 	for _, t := range []string{trainenvv1.ConditionImageResolved, trainenvv1.ConditionVerified, trainenvv1.ConditionCompatible} {
 		c := meta.FindStatusCondition(te.Status.Conditions, t)
-		if c == nil || c.Status == metav1.ConditionFalse || (c.Status == metav1.ConditionUnknown && !allowedUnverified[c.Reason]) {
+		if c == nil || (c.Status != metav1.ConditionTrue && (t != trainenvv1.ConditionVerified || !trainenvv1.VerifiedAllowsRun(c.Status, c.Reason))) {
 			notReady(te, c, t, passErr)
 			return
 		}

@@ -36,7 +36,7 @@ func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass
 		return err
 	}
 	recordVerification(p.te, verdict)
-	if verdict.Allowed {
+	if verdict.Allowed() {
 		setCondition(p.te, trainenvv1.ConditionVerified, verdict.Status, verdict.Reason, verdict.Message)
 		if verdict.Status == metav1.ConditionTrue {
 			// Signatures can be deleted and keys revoked while the digest runs: check again.
@@ -112,7 +112,7 @@ func (r *TrainingEnvironmentReconciler) verifyCandidate(ctx context.Context, p *
 	if err != nil {
 		return err
 	}
-	if verdict.Allowed {
+	if verdict.Allowed() {
 		r.pin(p, cand)
 		p.pinned = te.Status.Image.Resolved
 		return nil
@@ -135,7 +135,7 @@ func (r *TrainingEnvironmentReconciler) verify(ctx context.Context, p *pass, ima
 	if err != nil {
 		reason := verdict.Reason
 		if reason == "" {
-			reason = trust.ReasonVerificationFailed
+			reason = trainenvv1.ReasonVerificationFailed
 		}
 		setCondition(p.te, trainenvv1.ConditionVerified, metav1.ConditionUnknown, reason, fmt.Sprintf("verifying %s: %v (retrying)", image, err))
 	}

@@ -86,13 +86,10 @@ func (r *TrainingEnvironmentReconciler) ensureAllOwned(ctx context.Context, p *p
 			note = p.pinNote + "; " + note
 			p.pinNote = ""
 		}
-		r.event(te, corev1.EventTypeNormal, ReasonCreatedWorkload, "Create", "%s", note)
+		r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonCreatedWorkload, "Create", "%s", note)
 	}
 	return err
 }
-
-// ReasonCreatedWorkload is the reason of the event that names the objects a pass created.
-const ReasonCreatedWorkload = "CreatedWorkload"
 
 // ensureOwned creates desired, owned by te, or updates the live object with update when the
 // hash of the rendered spec changed, and reports whether it created it. An unchanged spec
@@ -147,7 +144,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te 
 		if err := r.Create(ctx, desired, FieldOwner); err != nil {
 			return err
 		}
-		r.event(te, corev1.EventTypeNormal, "CreatedPersistentVolumeClaim", "Create", "created workspace claim %s", desired.Name)
+		r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonCreatedPersistentVolumeClaim, "Create", "created workspace claim %s", desired.Name)
 		return nil
 	}
 	if err != nil {
