@@ -82,7 +82,7 @@ func (r *TrainingEnvironmentReconciler) checkDevices(ctx context.Context, p *pas
 		p.cudaRequirements = append(p.cudaRequirements, req.String())
 	}
 	countCompatibility(res.Reason)
-	setCondition(te, trainenvv1.ConditionCompatible, metav1.ConditionTrue, res.Reason, res.Message)
+	setCompatible(te, metav1.ConditionTrue, res.Reason, res.Message)
 	return nil
 }
 
