@@ -223,6 +223,8 @@ controllers+=,ttl-after-finished-controller,resourcequota-controller
 controllers+=,pod-garbage-collector-controller,endpointslice-controller
 # Without these the pvc-protection/pv-protection finalizers never come off deleted volumes.
 controllers+=,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller
+# Dynamic Resource Allocation: creates a pod's ResourceClaims from its templates.
+controllers+=,resourceclaim-controller
 # No --authentication/authorization-kubeconfig for it and the scheduler: /healthz needs none,
 # and delegated authn would complain forever about the front-proxy CA this cluster lacks.
 launch kube-controller-manager "$kcm_port" "$(tool kube-controller-manager)" \

@@ -94,6 +94,13 @@ func run(ctx context.Context) error {
 
 // setup creates the namespace, the DeviceClass and one ResourceSlice per GPU node.
 func setup(ctx context.Context, c kubernetes.Interface) error {
+	// A namespace left by an earlier run may still be terminating: wait until it is gone.
+	if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*timeout, true, func(ctx context.Context) (bool, error) {
+		_, err := c.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		return fmt.Errorf("namespace %s of an earlier run is still there: %w", namespace, err)
+	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
 	if _, err := c.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
