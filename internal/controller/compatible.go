@@ -54,6 +54,33 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 	return nil
 }
 
+// checkDevices is checkCompatibility for gpu.deviceClassName: the devices the cluster's
+// ResourceSlices publish, and the selectors the pod's claim will carry.
+func (r *TrainingEnvironmentReconciler) checkDevices(ctx context.Context, p *pass, rs cuda.Requirements) error {
+	te := p.te
+	rslices, err := r.slices.list(ctx, r.Client)
+	if meta.IsNoMatchError(err) {
+		return r.incompatible(te, trainenvv1.ReasonNoGPUDevices,
+			"gpu.deviceClassName needs Dynamic Resource Allocation (resource.k8s.io/v1, Kubernetes 1.34 or later), which this cluster does not serve; use gpu.resourceName")
+	}
+	if err != nil {
+		return err
+	}
+	res := compat.CheckDevices(te.Spec.GPU, rs, rslices)
+	if !res.OK {
+		return r.incompatible(te, res.Reason, res.Message)
+	}
+	if p.deviceSelectors, err = compat.DeviceSelectors(rs, te.Spec.GPU.Products); err != nil {
+		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, err.Error())
+	}
+	for _, req := range rs.All {
+		p.cudaRequirements = append(p.cudaRequirements, req.String())
+	}
+	countCompatibility(res.Reason)
+	setCompatible(te, metav1.ConditionTrue, res.Reason, res.Message)
+	return nil
+}
+
 // cudaRequirements are spec.cuda.require when given, else what the pinned image declares,
 // relaxed when the environment opted into CUDA minor-version compatibility.
 func cudaRequirements(te *trainenvv1.TrainingEnvironment) (cuda.Requirements, error) {

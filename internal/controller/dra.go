@@ -8,15 +8,12 @@ import (
 	resourceapi "k8s.io/api/resource/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
-	"github.com/trainenv/trainenv/internal/compat"
-	"github.com/trainenv/trainenv/internal/cuda"
 )
 
 // +kubebuilder:rbac:groups=resource.k8s.io,resources=resourceslices,verbs=get;list;watch
@@ -57,33 +54,6 @@ func (s *sliceSnapshot) list(ctx context.Context, c client.Reader) ([]resourceap
 func servesDRA(mapper meta.RESTMapper) bool {
 	_, err := mapper.RESTMapping(resourceapi.SchemeGroupVersion.WithKind("ResourceSlice").GroupKind(), resourceapi.SchemeGroupVersion.Version)
 	return err == nil
-}
-
-// checkDevices is checkCompatibility for gpu.deviceClassName: the devices the cluster's
-// ResourceSlices publish, and the selectors the pod's claim will carry.
-func (r *TrainingEnvironmentReconciler) checkDevices(ctx context.Context, p *pass, rs cuda.Requirements) error {
-	te := p.te
-	rslices, err := r.slices.list(ctx, r.Client)
-	if meta.IsNoMatchError(err) {
-		return r.incompatible(te, trainenvv1.ReasonNoGPUDevices,
-			"gpu.deviceClassName needs Dynamic Resource Allocation (resource.k8s.io/v1, Kubernetes 1.34 or later), which this cluster does not serve; use gpu.resourceName")
-	}
-	if err != nil {
-		return err
-	}
-	res := compat.CheckDevices(te.Spec.GPU, rs, rslices)
-	if !res.OK {
-		return r.incompatible(te, res.Reason, res.Message)
-	}
-	if p.deviceSelectors, err = compat.DeviceSelectors(rs, te.Spec.GPU.Products); err != nil {
-		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, err.Error())
-	}
-	for _, req := range rs.All {
-		p.cudaRequirements = append(p.cudaRequirements, req.String())
-	}
-	countCompatibility(res.Reason)
-	setCompatible(te, metav1.ConditionTrue, res.Reason, res.Message)
-	return nil
 }
 
 // sliceToIncompatible maps a ResourceSlice change to the environments waiting for a

@@ -112,6 +112,11 @@ func TestManagerClusterRoleIsLeastPrivilege(t *testing.T) {
 		// observePod and the pod watch; checkCompatibility lists nodes, the node watch.
 		"/pods":  sets.New("get", "list", "watch"),
 		"/nodes": sets.New("get", "list", "watch"),
+		// gpu.deviceClassName: checkDevices lists ResourceSlices, the slice watch; the
+		// workload step's ensureOwned gets (through the cache) and creates the claim template
+		// (its spec is immutable: never updated).
+		"resource.k8s.io/resourceslices":         sets.New("get", "list", "watch"),
+		"resource.k8s.io/resourceclaimtemplates": sets.New("get", "list", "watch", "create"),
 		// Pull, token and authorized_keys Secrets read by name, uncached (APIReader);
 		// ensureOwnedSecret creates the generated ones. The policy source reads key Secrets
 		// and ConfigMaps by name in cosign-system (the Role).
