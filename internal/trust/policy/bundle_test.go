@@ -89,6 +89,7 @@ func testVerifyBundles(t *testing.T, reg *registrytest.Registry) {
 		{"signatureFormat legacy ignores bundles", pinned("legacy"), bundled, trust.ReasonNoSignature, "no signatures found"},
 		{"signatureFormat bundle ignores legacy signatures", pinned("bundle"), legacyOnly, trust.ReasonNoSignature, "no signatures found"},
 		{"signatureFormat bundle", pinned("bundle"), bundled, trust.ReasonVerified, "release-key"},
+		{"an unknown signatureFormat fails closed", pinned("cosign-v3"), bundled, trust.ReasonInvalidPolicy, `signatureFormat "cosign-v3"`},
 		{"provenance bundle from the trusted builder", slsa, attestedOnly, trust.ReasonVerified, "attestations " + slsaV02},
 		{"provenance bundle from another builder", slsa, wrongBuilder, trust.ReasonAttestationPolicyFailed, "failed evaluating cue policy"},
 		{"provenance bundle signed with another key", slsa, foreignAttestation, trust.ReasonAttestationMissing, "no matching attestations"},
