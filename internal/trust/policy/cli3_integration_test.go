@@ -107,7 +107,7 @@ func TestCosign3CLIInteroperability(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("The signatures were verified against the specified public key"))
 	keys, err := config.ConvertSigstoreKeys(bg, root.Spec.SigstoreKeys)
 	g.Expect(err).NotTo(HaveOccurred())
-	trustedRoot, err := protojson.Marshal(keys)
+	trustedRoot, err := protojson.Marshal(sigstoreGoRoot(keys))
 	g.Expect(err).NotTo(HaveOccurred())
 	w.WriteFile(t, "trusted_root.json", trustedRoot)
 	out = w.Run(t, "verify", "--trusted-root", "trusted_root.json", "--certificate-identity", ciSubject,
