@@ -116,18 +116,35 @@ func TestCosign3CLIInteroperability(t *testing.T) {
 }
 
 // BenchmarkCosign3CLIVersusTrainenv is BenchmarkCosignCLIVersusTrainenv for a digest
-// signed by cosign v3 (a bundle as a referrer, on a registry without the referrers API).
+// signed by cosign v3 (a bundle as a referrer, on a registry without the referrers API),
+// beside one that the same CLI signed in the legacy format, in the same registry.
 func BenchmarkCosign3CLIVersusTrainenv(b *testing.B) {
 	w := distribution.NewCosign3World(b)
 	img := w.Push(b, "team/bench")
 	w.SignBundle(b, "release", img)
+	legacyImg := w.Push(b, "team/bench-legacy")
+	w.Run(b, "sign", "--key", "release.key", "--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false",
+		"--allow-insecure-registry", "--yes", legacyImg)
 	src := &StaticSource{Policies: pl(keyPolicy("release", w.Host+"/team/**", w.PublicKey(b, "release")))}
-	verify := func(b *testing.B, v *Verifier) {
+	verifyImg := func(b *testing.B, v *Verifier, img string) {
 		got, err := v.Verify(bg, trust.Request{Image: img})
 		if err != nil || got.Reason != trust.ReasonVerified {
 			b.Fatalf("%v: %s", err, got.Message)
 		}
 	}
+	verify := func(b *testing.B, v *Verifier) { verifyImg(b, v, img) }
+	b.Run("trainenv-legacy-cold", func(b *testing.B) {
+		for b.Loop() {
+			verifyImg(b, New(src, Options{}), legacyImg)
+		}
+	})
+	b.Run("trainenv-legacy-cached", func(b *testing.B) {
+		v := New(src, Options{})
+		verifyImg(b, v, legacyImg)
+		for b.Loop() {
+			verifyImg(b, v, legacyImg)
+		}
+	})
 	b.Run("cosign3-verify-cli", func(b *testing.B) {
 		for b.Loop() {
 			w.Run(b, "verify", "--key", "release.pub", "--insecure-ignore-tlog=true", "--allow-insecure-registry", img)
