@@ -59,7 +59,7 @@ func BenchmarkVerify(b *testing.B) {
 	bundleReq := trust.Request{Image: bundled, Namespace: "ns"}
 	verifyBundle := func(b *testing.B, v *Verifier) {
 		got, err := v.Verify(bg, bundleReq)
-		if err != nil || got.Reason != trust.ReasonVerified {
+		if err != nil || got.Reason != trainenvv1.ReasonVerified {
 			b.Fatalf("%v: %s", err, got.Message)
 		}
 	}

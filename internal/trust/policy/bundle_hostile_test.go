@@ -13,6 +13,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -149,8 +150,8 @@ func TestHostileRegistryDuringBundleVerification(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			t.Logf("%s (%s, %d MiB allocated): %s", got.Reason, took.Round(time.Millisecond), (after.TotalAlloc-before.TotalAlloc)>>20, got.Message)
 			g.Expect(err).To(HaveOccurred(), "the registry, not the digest, decided: retried")
-			g.Expect(got.Allowed).To(BeFalse())
-			g.Expect(got.Reason).To(Equal(trust.ReasonRegistryUnavailable))
+			g.Expect(got.Allowed()).To(BeFalse())
+			g.Expect(got.Reason).To(Equal(trainenvv1.ReasonRegistryUnavailable))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
 			g.Expect(took).To(BeNumerically("<", 5*time.Second))
 			g.Expect(after.TotalAlloc - before.TotalAlloc).To(BeNumerically("<", 96<<20))

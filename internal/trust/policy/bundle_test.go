@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust"
@@ -78,24 +79,24 @@ func testVerifyBundles(t *testing.T, reg *registrytest.Registry) {
 		reason  string
 		message string
 	}{
-		{"bundle signed with the trusted key", key, bundled, trust.ReasonVerified, "authority release-key [key SHA256:"},
-		{"bundle signed with another key", key, foreign, trust.ReasonUntrustedSigner, "no matching signatures"},
-		{"no signature in either format", key, unsigned, trust.ReasonNoSignature, "no signatures found"},
-		{"legacy by another key, bundle by the trusted key", key, legacyForeignBundleTrusted, trust.ReasonVerified, "release-key"},
-		{"legacy only", key, legacyOnly, trust.ReasonVerified, "release-key"},
-		{"both formats", key, both, trust.ReasonVerified, "release-key"},
-		{"bundle for another digest", key, copied, trust.ReasonUntrustedSigner, "no matching signatures"},
-		{"an attestation bundle is no signature", key, attestedOnly, trust.ReasonNoSignature, "no signatures found"},
-		{"signatureFormat legacy ignores bundles", pinned("legacy"), bundled, trust.ReasonNoSignature, "no signatures found"},
-		{"signatureFormat bundle ignores legacy signatures", pinned("bundle"), legacyOnly, trust.ReasonNoSignature, "no signatures found"},
-		{"signatureFormat bundle", pinned("bundle"), bundled, trust.ReasonVerified, "release-key"},
-		{"an unknown signatureFormat fails closed", pinned("cosign-v3"), bundled, trust.ReasonInvalidPolicy, `signatureFormat "cosign-v3"`},
-		{"provenance bundle from the trusted builder", slsa, attestedOnly, trust.ReasonVerified, "attestations " + slsaV02},
-		{"provenance bundle from another builder", slsa, wrongBuilder, trust.ReasonAttestationPolicyFailed, "failed evaluating cue policy"},
-		{"provenance bundle signed with another key", slsa, foreignAttestation, trust.ReasonAttestationMissing, "no matching attestations"},
-		{"provenance required, only a signature bundle", slsa, bundled, trust.ReasonAttestationMissing, "no matching attestations"},
-		{"two attestations, one per format", twoAttestations, provenanceLegacyVulnBundle, trust.ReasonVerified, "attestations " + slsaV02 + ", vuln]"},
-		{"two attestations, the bundle one missing", twoAttestations, attestedOnly, trust.ReasonAttestationMissing, "no matching attestations"},
+		{"bundle signed with the trusted key", key, bundled, trainenvv1.ReasonVerified, "authority release-key [key SHA256:"},
+		{"bundle signed with another key", key, foreign, trainenvv1.ReasonUntrustedSigner, "no matching signatures"},
+		{"no signature in either format", key, unsigned, trainenvv1.ReasonNoSignature, "no signatures found"},
+		{"legacy by another key, bundle by the trusted key", key, legacyForeignBundleTrusted, trainenvv1.ReasonVerified, "release-key"},
+		{"legacy only", key, legacyOnly, trainenvv1.ReasonVerified, "release-key"},
+		{"both formats", key, both, trainenvv1.ReasonVerified, "release-key"},
+		{"bundle for another digest", key, copied, trainenvv1.ReasonUntrustedSigner, "no matching signatures"},
+		{"an attestation bundle is no signature", key, attestedOnly, trainenvv1.ReasonNoSignature, "no signatures found"},
+		{"signatureFormat legacy ignores bundles", pinned("legacy"), bundled, trainenvv1.ReasonNoSignature, "no signatures found"},
+		{"signatureFormat bundle ignores legacy signatures", pinned("bundle"), legacyOnly, trainenvv1.ReasonNoSignature, "no signatures found"},
+		{"signatureFormat bundle", pinned("bundle"), bundled, trainenvv1.ReasonVerified, "release-key"},
+		{"an unknown signatureFormat fails closed", pinned("cosign-v3"), bundled, trainenvv1.ReasonInvalidPolicy, `signatureFormat "cosign-v3"`},
+		{"provenance bundle from the trusted builder", slsa, attestedOnly, trainenvv1.ReasonVerified, "attestations " + slsaV02},
+		{"provenance bundle from another builder", slsa, wrongBuilder, trainenvv1.ReasonAttestationPolicyFailed, "failed evaluating cue policy"},
+		{"provenance bundle signed with another key", slsa, foreignAttestation, trainenvv1.ReasonAttestationMissing, "no matching attestations"},
+		{"provenance required, only a signature bundle", slsa, bundled, trainenvv1.ReasonAttestationMissing, "no matching attestations"},
+		{"two attestations, one per format", twoAttestations, provenanceLegacyVulnBundle, trainenvv1.ReasonVerified, "attestations " + slsaV02 + ", vuln]"},
+		{"two attestations, the bundle one missing", twoAttestations, attestedOnly, trainenvv1.ReasonAttestationMissing, "no matching attestations"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +105,7 @@ func testVerifyBundles(t *testing.T, reg *registrytest.Registry) {
 			g.Expect(err).NotTo(HaveOccurred())
 			t.Logf("%s: %s", got.Reason, got.Message)
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
-			g.Expect(got.Allowed).To(Equal(tc.reason == trust.ReasonVerified))
+			g.Expect(got.Allowed()).To(Equal(tc.reason == trainenvv1.ReasonVerified))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
 		})
 	}
@@ -155,13 +156,13 @@ func TestVerifyKeylessBundles(t *testing.T) {
 		reason  string
 		message string
 	}{
-		{"bundle v0.3 from the trusted identity", policy, v03, trust.ReasonVerified, ciSubject + " (issuer " + ciIssuer + ")"},
-		{"bundle v0.1 with the certificate chain", policy, v01, trust.ReasonVerified, ciSubject},
-		{"another subject", policy, alice, trust.ReasonUntrustedSigner, "no matching signatures"},
-		{"certificate without SCT", policy, noSCT, trust.ReasonUntrustedSigner, "certificate timestamp"},
-		{"certificate from another CA", policy, foreignCA, trust.ReasonUntrustedSigner, "certificate"},
-		{"bundle signed with a bare key", policy, keySigned, trust.ReasonUntrustedSigner, "no matching signatures"},
-		{"keyless provenance bundle", slsa, attested, trust.ReasonVerified, "attestations " + slsaV02},
+		{"bundle v0.3 from the trusted identity", policy, v03, trainenvv1.ReasonVerified, ciSubject + " (issuer " + ciIssuer + ")"},
+		{"bundle v0.1 with the certificate chain", policy, v01, trainenvv1.ReasonVerified, ciSubject},
+		{"another subject", policy, alice, trainenvv1.ReasonUntrustedSigner, "no matching signatures"},
+		{"certificate without SCT", policy, noSCT, trainenvv1.ReasonUntrustedSigner, "certificate timestamp"},
+		{"certificate from another CA", policy, foreignCA, trainenvv1.ReasonUntrustedSigner, "certificate"},
+		{"bundle signed with a bare key", policy, keySigned, trainenvv1.ReasonUntrustedSigner, "no matching signatures"},
+		{"keyless provenance bundle", slsa, attested, trainenvv1.ReasonVerified, "attestations " + slsaV02},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,7 +173,7 @@ func TestVerifyKeylessBundles(t *testing.T) {
 			t.Logf("%s: %s", got.Reason, got.Message)
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
-			if got.Allowed {
+			if got.Allowed() {
 				g.Expect(got.Passed).To(HaveLen(1))
 				g.Expect(got.Passed[0].Signers).To(ConsistOf(trust.Signer{Issuer: ciIssuer, Subject: ciSubject}))
 			}
@@ -183,5 +184,5 @@ func TestVerifyKeylessBundles(t *testing.T) {
 	g := NewWithT(t)
 	got, err := New(&StaticSource{Policies: pl(keyPolicy("release", glob, release.publicPEM))}, Options{}).Verify(bg, trust.Request{Image: v03})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonUntrustedSigner), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonUntrustedSigner), got.Message)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/distribution"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust"
@@ -73,16 +74,16 @@ func TestCosign3CLIInteroperability(t *testing.T) {
 		image  string
 		reason string
 	}{
-		{"bundle signed with the trusted key", key, signed, trust.ReasonVerified},
-		{"bundle signed with another key", key, foreign, trust.ReasonUntrustedSigner},
-		{"unsigned", key, unsigned, trust.ReasonNoSignature},
-		{"both formats by the trusted key", key, both, trust.ReasonVerified},
-		{"legacy by another key, bundle by the trusted key", key, mixed, trust.ReasonVerified},
-		{"provenance bundle from the trusted builder", slsa, attested, trust.ReasonVerified},
-		{"provenance required, only a signature bundle", slsa, signed, trust.ReasonAttestationMissing},
-		{"provenance bundle from another builder", slsa, wrongBuilder, trust.ReasonAttestationPolicyFailed},
-		{"keyless bundle, trusted identity", keyless, keylessSigned, trust.ReasonVerified},
-		{"keyless policy, key-signed bundle", keyless, signed, trust.ReasonUntrustedSigner},
+		{"bundle signed with the trusted key", key, signed, trainenvv1.ReasonVerified},
+		{"bundle signed with another key", key, foreign, trainenvv1.ReasonUntrustedSigner},
+		{"unsigned", key, unsigned, trainenvv1.ReasonNoSignature},
+		{"both formats by the trusted key", key, both, trainenvv1.ReasonVerified},
+		{"legacy by another key, bundle by the trusted key", key, mixed, trainenvv1.ReasonVerified},
+		{"provenance bundle from the trusted builder", slsa, attested, trainenvv1.ReasonVerified},
+		{"provenance required, only a signature bundle", slsa, signed, trainenvv1.ReasonAttestationMissing},
+		{"provenance bundle from another builder", slsa, wrongBuilder, trainenvv1.ReasonAttestationPolicyFailed},
+		{"keyless bundle, trusted identity", keyless, keylessSigned, trainenvv1.ReasonVerified},
+		{"keyless policy, key-signed bundle", keyless, signed, trainenvv1.ReasonUntrustedSigner},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,7 +93,7 @@ func TestCosign3CLIInteroperability(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			t.Logf("%s: %s", got.Reason, got.Message)
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
-			g.Expect(got.Allowed).To(Equal(tc.reason == trust.ReasonVerified))
+			g.Expect(got.Allowed()).To(Equal(tc.reason == trainenvv1.ReasonVerified))
 		})
 	}
 
@@ -128,7 +129,7 @@ func BenchmarkCosign3CLIVersusTrainenv(b *testing.B) {
 	src := &StaticSource{Policies: pl(keyPolicy("release", w.Host+"/team/**", w.PublicKey(b, "release")))}
 	verifyImg := func(b *testing.B, v *Verifier, img string) {
 		got, err := v.Verify(bg, trust.Request{Image: img})
-		if err != nil || got.Reason != trust.ReasonVerified {
+		if err != nil || got.Reason != trainenvv1.ReasonVerified {
 			b.Fatalf("%v: %s", err, got.Message)
 		}
 	}

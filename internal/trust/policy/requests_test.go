@@ -82,7 +82,7 @@ func TestVerificationRequestCountsReferrersAPI(t *testing.T) {
 	} {
 		got, err := v.Verify(bg, trust.Request{Image: img})
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+		g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 		g.Expect(counter.Take()).To(ConsistOf(want))
 	}
 }

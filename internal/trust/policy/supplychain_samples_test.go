@@ -18,6 +18,7 @@ import (
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -126,14 +127,14 @@ func TestVulnerabilityGateSample(t *testing.T) {
 		reason   string
 		messages []string
 	}{
-		{"clean scan, bundle", img("clean-bundle", bundle(ci, clean)), trust.ReasonVerified, []string{"attestations vuln"}},
-		{"clean scan, legacy", img("clean-legacy", legacy(ci, clean)), trust.ReasonVerified, []string{"attestations vuln"}},
-		{"CRITICAL and HIGH found, bundle", img("critical-bundle", bundle(ci, critical)), trust.ReasonAttestationPolicyFailed,
+		{"clean scan, bundle", img("clean-bundle", bundle(ci, clean)), trainenvv1.ReasonVerified, []string{"attestations vuln"}},
+		{"clean scan, legacy", img("clean-legacy", legacy(ci, clean)), trainenvv1.ReasonVerified, []string{"attestations vuln"}},
+		{"CRITICAL and HIGH found, bundle", img("critical-bundle", bundle(ci, critical)), trainenvv1.ReasonAttestationPolicyFailed,
 			[]string{"2 HIGH or CRITICAL vulnerabilities: CVE-2024-3094 (CRITICAL liblzma5), CVE-2024-6387 (HIGH openssh-server)"}},
-		{"CRITICAL found, legacy", img("critical-legacy", legacy(ci, critical)), trust.ReasonAttestationPolicyFailed, []string{"CVE-2024-3094 (CRITICAL liblzma5)"}},
-		{"scan older than 7 days", img("stale", bundle(ci, stale)), trust.ReasonAttestationPolicyFailed, []string{"days ago, over the limit of 7 days"}},
-		{"no scan", img("unscanned", nil), trust.ReasonAttestationMissing, []string{"no matching attestations"}},
-		{"clean scan attested by another key", img("foreign", bundle(other, clean)), trust.ReasonAttestationMissing, []string{"no matching attestations"}},
+		{"CRITICAL found, legacy", img("critical-legacy", legacy(ci, critical)), trainenvv1.ReasonAttestationPolicyFailed, []string{"CVE-2024-3094 (CRITICAL liblzma5)"}},
+		{"scan older than 7 days", img("stale", bundle(ci, stale)), trainenvv1.ReasonAttestationPolicyFailed, []string{"days ago, over the limit of 7 days"}},
+		{"no scan", img("unscanned", nil), trainenvv1.ReasonAttestationMissing, []string{"no matching attestations"}},
+		{"clean scan attested by another key", img("foreign", bundle(other, clean)), trainenvv1.ReasonAttestationMissing, []string{"no matching attestations"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,10 +167,10 @@ func TestSBOMRequiredSample(t *testing.T) {
 	for _, tc := range []struct {
 		name, image, reason string
 	}{
-		{"SPDX SBOM as a bundle", spdxBundle, trust.ReasonVerified},
-		{"CycloneDX SBOM, legacy", cdxLegacy, trust.ReasonVerified},
-		{"SPDX SBOM listing no package", emptySPDX, trust.ReasonAttestationPolicyFailed},
-		{"signed, no SBOM", none, trust.ReasonAttestationMissing},
+		{"SPDX SBOM as a bundle", spdxBundle, trainenvv1.ReasonVerified},
+		{"CycloneDX SBOM, legacy", cdxLegacy, trainenvv1.ReasonVerified},
+		{"SPDX SBOM listing no package", emptySPDX, trainenvv1.ReasonAttestationPolicyFailed},
+		{"signed, no SBOM", none, trainenvv1.ReasonAttestationMissing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
