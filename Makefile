@@ -6,6 +6,9 @@ ETCD_VERSION ?= v3.6.5
 KWOK_VERSION ?= v0.8.0
 CONTROLLER_GEN_VERSION ?= v0.23.0
 COSIGN_VERSION ?= v2.6.5
+# cosign v3 signs in the sigstore bundle format by default; both formats exist in the wild,
+# so the integration tests sign with both CLIs.
+COSIGN3_VERSION ?= v3.1.3
 HELM_VERSION ?= v3.22.0
 KYVERNO_VERSION ?= v1.19.1
 
@@ -14,9 +17,10 @@ BIN := $(CURDIR)/bin
 ENVTEST_ASSETS := $(BIN)/k8s/$(KUBE_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen
 COSIGN := $(BIN)/cosign
+COSIGN3 := $(BIN)/cosign3
 # Integration tests drive real clients; make test passes their paths and turns them on
 # (without TRAINENV_INTEGRATION they skip; with it, a missing tool fails them).
-INTEGRATION_ENV = TRAINENV_INTEGRATION=1 COSIGN="$(COSIGN)" DOCKER_REGISTRY="$$(command -v docker-registry)"
+INTEGRATION_ENV = TRAINENV_INTEGRATION=1 COSIGN="$(COSIGN)" COSIGN3="$(COSIGN3)" DOCKER_REGISTRY="$$(command -v docker-registry)"
 HELM := $(BIN)/helm-$(HELM_VERSION)
 IMG ?= trainenv/manager:dev
 
@@ -96,7 +100,7 @@ test: manifests generate envtest-assets integration-tools access-tools python3 h
 	$(MAKE) test-tools
 
 .PHONY: bench
-bench: integration-tools ## Verification benchmarks: trainenv cold and cached, and the cosign CLI, on the real registry.
+bench: integration-tools ## Verification benchmarks: trainenv cold and cached (legacy signatures and bundles), and the cosign v2 and v3 CLIs, on the real registry.
 	$(INTEGRATION_ENV) go test ./internal/trust/policy/ -run '^$$' -bench . -count 1
 
 # The scale benchmark: its own local cluster (ports apart from make dev's, state in
@@ -273,11 +277,15 @@ kyverno-check: kyverno integration-tools envtest-assets ## Kyverno's own CLI eva
 	  go test ./internal/trust/kyverno/ -run TestKyvernoCLI -count=1 -v
 
 .PHONY: integration-tools
-integration-tools: cosign registry-server ## The real clients that integration tests drive.
+integration-tools: cosign cosign3 registry-server ## The real clients that integration tests drive.
 
 .PHONY: cosign
 cosign: ## Install the cosign CLI ($(COSIGN_VERSION)) into bin/.
 	e2e/tools/go-install.sh cosign github.com/sigstore/cosign/v2/cmd/cosign $(COSIGN_VERSION) $(BIN)
+
+.PHONY: cosign3
+cosign3: ## Install the cosign v3 CLI ($(COSIGN3_VERSION)) into bin/cosign3.
+	e2e/tools/go-install.sh cosign3 github.com/sigstore/cosign/v3/cmd/cosign $(COSIGN3_VERSION) $(BIN)
 
 .PHONY: envtest-assets
 envtest-assets: $(ENVTEST_ASSETS)/kube-apiserver $(ENVTEST_ASSETS)/etcd ## Build kube-apiserver and etcd for envtest.

@@ -25,7 +25,9 @@ type Limits struct {
 	// attestations (default 16 MiB).
 	MaxBlobBytes int64
 	// MaxAttachments caps the signatures or attestations attached to one digest, as
-	// layers of cosign's sha256-<digest>.sig / .att / .sbom manifests (default 100).
+	// layers of cosign's sha256-<digest>.sig / .att / .sbom manifests, and the referrers
+	// of one digest (the OCI referrers API's index, or its sha256-<digest> tag fallback on
+	// registries without it), where sigstore bundles are attached (default 100).
 	MaxAttachments int
 }
 
@@ -74,6 +76,10 @@ type limitTransport struct {
 // attachmentTag matches cosign's tags for what it attaches to a digest.
 var attachmentTag = regexp.MustCompile(`/manifests/sha256-[0-9a-f]{64}\.(sig|att|sbom)$`)
 
+// referrersIndex matches the OCI referrers of a digest: the referrers API, and the
+// sha256-<hex> tag that registries without it hold the same index under.
+var referrersIndex = regexp.MustCompile(`/(referrers/sha256:|manifests/sha256-)[0-9a-f]{64}$`)
+
 // maxRedirects is net/http's own default, which go-containerregistry's redirect check
 // (same host always allowed) replaces with none at all: a registry redirecting to itself
 // would otherwise be followed forever.
@@ -88,7 +94,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	what, max := "blob", t.l.MaxBlobBytes
-	if strings.Contains(req.URL.Path, "/manifests/") {
+	if strings.Contains(req.URL.Path, "/manifests/") || strings.Contains(req.URL.Path, "/referrers/") {
 		what, max = "manifest", t.l.MaxManifestBytes
 	}
 	if resp.ContentLength > max {
@@ -97,7 +103,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Method, req.URL.Redacted(), what, resp.ContentLength, max)}
 	}
 	resp.Body = &limitedBody{rc: resp.Body, left: max, what: what, max: max, url: req.URL.Redacted()}
-	if resp.StatusCode == http.StatusOK && attachmentTag.MatchString(req.URL.Path) {
+	if resp.StatusCode == http.StatusOK && (attachmentTag.MatchString(req.URL.Path) || referrersIndex.MatchString(req.URL.Path)) {
 		return t.countAttachments(req, resp)
 	}
 	return resp, nil
@@ -113,8 +119,9 @@ func redirects(req *http.Request) int {
 	return n
 }
 
-// countAttachments reads a cosign attachment manifest (already capped in size) and
-// refuses it when it lists more layers than allowed; otherwise it is passed on intact.
+// countAttachments reads a cosign attachment manifest or a referrers index (already capped
+// in size) and refuses it when it lists more layers or manifests than allowed; otherwise it
+// is passed on intact.
 func (t *limitTransport) countAttachments(req *http.Request, resp *http.Response) (*http.Response, error) {
 	raw, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -122,13 +129,21 @@ func (t *limitTransport) countAttachments(req *http.Request, resp *http.Response
 		return nil, err
 	}
 	var m struct {
-		Layers []json.RawMessage `json:"layers"`
+		Layers    []json.RawMessage `json:"layers"`
+		Manifests []json.RawMessage `json:"manifests"`
 	}
-	if json.Unmarshal(raw, &m) == nil && len(m.Layers) > t.l.MaxAttachments {
-		kind := map[string]string{"sig": "signatures", "att": "attestations", "sbom": "SBOMs"}[attachmentTag.FindStringSubmatch(req.URL.Path)[1]]
-		return nil, &LimitError{fmt.Sprintf("%s %s: %d %s attached to one digest, over trainenv's limit of %d; "+
-			"remove stale ones (cosign clean) or ask the platform team to raise the limit",
-			req.Method, req.URL.Redacted(), len(m.Layers), kind, t.l.MaxAttachments)}
+	if json.Unmarshal(raw, &m) == nil {
+		n, kind := len(m.Layers), "referrers"
+		if sub := attachmentTag.FindStringSubmatch(req.URL.Path); sub != nil {
+			kind = map[string]string{"sig": "signatures", "att": "attestations", "sbom": "SBOMs"}[sub[1]]
+		} else {
+			n = len(m.Manifests)
+		}
+		if n > t.l.MaxAttachments {
+			return nil, &LimitError{fmt.Sprintf("%s %s: %d %s attached to one digest, over trainenv's limit of %d; "+
+				"remove stale ones (cosign clean) or ask the platform team to raise the limit",
+				req.Method, req.URL.Redacted(), n, kind, t.l.MaxAttachments)}
+		}
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(raw))
 	return resp, nil

@@ -93,3 +93,45 @@ func (w *CosignWorld) PublicKey(tb testing.TB, key string) string {
 	}
 	return string(pem)
 }
+
+// NewCosign3World is NewCosignWorld with the cosign v3 CLI (COSIGN3), whose default is the
+// sigstore bundle attached as an OCI referrer. It writes the offline signing configuration
+// (no transparency log, no timestamp authority: none is reachable) to sc.json.
+func NewCosign3World(tb testing.TB) *CosignWorld {
+	tb.Helper()
+	w := &CosignWorld{Cosign: Tool(tb, "COSIGN3"), Dir: tb.TempDir()}
+	w.Host = Start(tb, Tool(tb, "DOCKER_REGISTRY"))
+	w.Run(tb, "generate-key-pair", "--output-key-prefix", "release")
+	w.Run(tb, "generate-key-pair", "--output-key-prefix", "other")
+	w.Run(tb, "signing-config", "create", "--out", "sc.json")
+	return w
+}
+
+// SignBundle is cosign v3's default `cosign sign --key <key>.key` with the offline signing
+// configuration: a sigstore bundle attached as an OCI referrer. Extra flags (e.g.
+// --certificate) come before the image.
+func (w *CosignWorld) SignBundle(tb testing.TB, key, img string, flags ...string) {
+	tb.Helper()
+	args := append([]string{"sign", "--key", key + ".key", "--signing-config", "sc.json", "--allow-insecure-registry", "--yes"}, flags...)
+	w.Run(tb, append(args, img)...)
+}
+
+// AttestBundle is cosign v3's `cosign attest --key <key>.key --type <type>` with the
+// predicate document and the offline signing configuration: a DSSE bundle as a referrer.
+func (w *CosignWorld) AttestBundle(tb testing.TB, key, img, predicateType, predicate string) {
+	tb.Helper()
+	path := filepath.Join(w.Dir, "predicate.json")
+	if err := os.WriteFile(path, []byte(predicate), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	w.Run(tb, "attest", "--key", key+".key", "--type", predicateType, "--predicate", path,
+		"--signing-config", "sc.json", "--allow-insecure-registry", "--yes", img)
+}
+
+// WriteFile writes a file into the world's directory (certificates, trusted roots).
+func (w *CosignWorld) WriteFile(tb testing.TB, name string, data []byte) {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(w.Dir, name), data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package registrytest
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 )
@@ -37,12 +38,17 @@ func (c *CountingTransport) Take() []string {
 }
 
 // RequestKind names what a registry path asks for: ping, signature or attestation
-// manifest (cosign's sha256-<hex>.sig/.att tags), manifest by digest or by tag, blob; any
-// other path as itself.
+// manifest (cosign's sha256-<hex>.sig/.att tags), referrers (the OCI referrers API) or
+// referrers tag (its sha256-<hex> fallback), manifest by digest or by tag, blob; any other
+// path as itself.
 func RequestKind(path string) string {
 	switch {
 	case path == "/v2/":
 		return "ping"
+	case strings.Contains(path, "/referrers/"):
+		return "referrers"
+	case referrersTag.MatchString(path):
+		return "referrers tag"
 	case strings.HasSuffix(path, ".sig"):
 		return "signature manifest"
 	case strings.HasSuffix(path, ".att"):
@@ -56,3 +62,5 @@ func RequestKind(path string) string {
 	}
 	return path
 }
+
+var referrersTag = regexp.MustCompile(`/manifests/sha256-[0-9a-f]{64}$`)

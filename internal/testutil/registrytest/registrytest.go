@@ -37,11 +37,24 @@ type Registry struct {
 	intercept func(http.ResponseWriter, *http.Request) bool
 }
 
+// Option changes the registry New starts.
+type Option func(*[]registry.Option)
+
+// WithReferrersAPI makes the registry serve the OCI 1.1 referrers API. Without it, as
+// distribution 2.8, it has none and clients keep referrers under the sha256-<hex> tag.
+func WithReferrersAPI() Option {
+	return func(o *[]registry.Option) { *o = append(*o, registry.WithReferrersSupport(true)) }
+}
+
 // New starts a registry that is closed when the test ends.
-func New(t testing.TB) *Registry {
+func New(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
 	r := &Registry{t: t}
-	handler := registry.New(registry.Logger(nopLogger()))
+	ropts := []registry.Option{registry.Logger(nopLogger())}
+	for _, o := range opts {
+		o(&ropts)
+	}
+	handler := registry.New(ropts...)
 	r.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		down, user, password, intercept := r.down, r.user, r.password, r.intercept

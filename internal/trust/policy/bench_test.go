@@ -13,12 +13,16 @@ import (
 //   - cold: a new Verifier each time (policy compiled, signatures fetched and verified);
 //   - uncached: policies compiled, verdict not cached (the cost of a re-verification);
 //   - cached: the verdict is reused (what N environments of one image cost after the first);
-//   - cached-parallel: the same from every core at once.
+//   - cached-parallel: the same from every core at once;
+//   - bundle-cold, bundle-cached: the same for a digest signed in the sigstore bundle format
+//     (cosign v3's default), attached as a referrer under the referrers tag.
 func BenchmarkVerify(b *testing.B) {
 	reg := registrytest.New(b)
 	release := newSigner(b)
 	img := push(b, reg, "team/app")
 	release.sign(b, img)
+	bundled := push(b, reg, "team/bundled")
+	release.signBundle(b, bundled)
 	src := &StaticSource{Policies: pl(keyPolicy("release", reg.Host+"/team/*", release.publicPEM))}
 	req := trust.Request{Image: img, Namespace: "ns"}
 	verify := func(b *testing.B, v *Verifier) {
@@ -29,6 +33,7 @@ func BenchmarkVerify(b *testing.B) {
 	}
 
 	b.Run("cold", func(b *testing.B) {
+		reg.Requests()
 		for b.Loop() {
 			verify(b, New(src, Options{}))
 		}
@@ -48,6 +53,29 @@ func BenchmarkVerify(b *testing.B) {
 		reg.Requests()
 		for b.Loop() {
 			verify(b, v)
+		}
+		b.ReportMetric(float64(len(reg.Requests()))/float64(b.N), "requests/op")
+	})
+	bundleReq := trust.Request{Image: bundled, Namespace: "ns"}
+	verifyBundle := func(b *testing.B, v *Verifier) {
+		got, err := v.Verify(bg, bundleReq)
+		if err != nil || got.Reason != trainenvv1.ReasonVerified {
+			b.Fatalf("%v: %s", err, got.Message)
+		}
+	}
+	b.Run("bundle-cold", func(b *testing.B) {
+		reg.Requests()
+		for b.Loop() {
+			verifyBundle(b, New(src, Options{}))
+		}
+		b.ReportMetric(float64(len(reg.Requests()))/float64(b.N), "requests/op")
+	})
+	b.Run("bundle-cached", func(b *testing.B) {
+		v := New(src, Options{})
+		verifyBundle(b, v)
+		reg.Requests()
+		for b.Loop() {
+			verifyBundle(b, v)
 		}
 		b.ReportMetric(float64(len(reg.Requests()))/float64(b.N), "requests/op")
 	})

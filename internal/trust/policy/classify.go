@@ -159,7 +159,9 @@ var networkMarkers = []string{"connection refused", "no such host", "i/o timeout
 	// go-containerregistry checks each blob against its digest as cosign reads it: content
 	// that does not match means the registry (or something on the way) is broken, not that
 	// the signer is untrusted.
-	"error verifying sha256 checksum"}
+	"error verifying sha256 checksum",
+	// ... and a manifest (a sigstore bundle's) whose bytes are not the digest it was asked by.
+	"does not match requested digest"}
 
 func networkFailure(msgs []string) error {
 	for _, m := range msgs {

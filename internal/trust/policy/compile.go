@@ -61,6 +61,12 @@ func compile(ctx context.Context, src PolicySource, in *pcv1alpha1.ClusterImageP
 			return c
 		}
 	}
+	for _, a := range cip.Spec.Authorities {
+		if f := a.SignatureFormat; f != "" && f != formatLegacy && f != formatBundle {
+			c.err = fmt.Errorf("%w %s: authority %s: signatureFormat %q is neither %q nor %q (unset: either format)", errInvalid, in.Name, a.Name, f, formatLegacy, formatBundle)
+			return c
+		}
+	}
 	refs, err := inline(ctx, src, cip)
 	if err != nil {
 		c.err = fmt.Errorf("%w %s: %w", errInvalid, in.Name, err)

@@ -37,8 +37,9 @@ type outcome struct {
 // registry that is down.
 var registryRetry = remote.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 2}
 
-// evaluate runs every matching policy through webhook.ValidatePolicy, in parallel as the
-// webhook does. All of them must pass.
+// evaluate runs every matching policy through validatePolicy (policy-controller's
+// ValidatePolicy, reading sigstore bundles too), in parallel as the webhook does. All of
+// them must pass.
 func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Request, matching []*compiled, keys *config.SigstoreKeysMap) (trust.Verdict, error) {
 	ctx = logging.WithLogger(ctx, v.opts.Logger)
 	ctx = config.ToContext(ctx, &config.Config{ImagePolicyConfig: &config.ImagePolicyConfig{}, SigstoreKeysConfig: keys})
@@ -58,7 +59,9 @@ func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Requ
 	if err != nil {
 		return trust.Verdict{}, err
 	}
-	opt := ociremote.WithRemoteOptions(append(remoteOpts, remote.Reuse(puller))...)
+	remoteOpts = append(remoteOpts, remote.Reuse(puller))
+	e := &evaluation{namespace: req.Namespace, ref: ref, kc: kc, legacy: ociremote.WithRemoteOptions(remoteOpts...),
+		remote: remoteOpts, bundles: newBundleFetcher(remoteOpts), keys: keys}
 
 	for _, c := range matching {
 		if v.opts.KubeClient == nil && usesPullSecrets(c) {
@@ -73,7 +76,7 @@ func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Requ
 		wg.Add(1)
 		go func(o *outcome) {
 			defer wg.Done()
-			res, errs := webhook.ValidatePolicy(ctx, req.Namespace, ref, o.c.cip, kc, opt)
+			res, errs := e.validatePolicy(ctx, o.c.cip)
 			o.result = res
 			if res == nil {
 				o.fails, o.warns = split(errs)
