@@ -15,6 +15,8 @@ for a in "$@"; do
   esac
 done
 pids=$state/pids
+# The real node first: its pods, mounts, bridge and iptables rules (needs the API server up).
+"$root/e2e/cluster/node-down.sh" "$state"
 
 # alive PID: an exited process stays a zombie until init reaps it, so ask ps, not `kill -0`.
 alive() {
