@@ -154,11 +154,12 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, and ssh/connect through the plugin; tear it down.
+e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, ssh/connect through the plugin, and a hardened pod on the real node; tear it down.
 	$(MAKE) dev-clean
 	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
-	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS)
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS) && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE)
 
 .PHONY: dev-check-realnode
 dev-check-realnode: ## On the running local cluster: a hardened pod runs on the real node; logs, exec, port-forward and its workspace work.
