@@ -58,6 +58,8 @@ if ours containerd; then
   done
   for id in $(ctr_ containers ls -q 2>/dev/null); do
     ctr_ tasks delete "$id" >/dev/null 2>&1 || true
+    # No CNI DEL ran for these sandboxes: drop the plugins' cached results for them.
+    rm -f /var/lib/cni/results/*-"$id"-*
   done
   stop "$(cat "$pids/containerd.pid")"
   echo "stopped containerd"
