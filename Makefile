@@ -186,7 +186,8 @@ $(ENVTEST_ASSETS)/kubelet:
 	e2e/tools/build-kube.sh $(KUBE_VERSION) $(ENVTEST_ASSETS) kubelet
 
 # Debian's packages; containerd 1.6 and runc 1.1 were checked with the kubelet above.
-NODE_PACKAGES := containerd runc containernetworking-plugins
+# iptables: node.sh's two rules (the FORWARD drop and the API server DNAT).
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables
 
 .PHONY: node-packages
 node-packages: ## Install containerd, runc and the CNI plugins (Debian packages) if missing.

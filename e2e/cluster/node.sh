@@ -73,8 +73,8 @@ tool() {
 }
 kubectl=$(tool kubectl)
 kc() { "$kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
-for t in containerd runc ctr; do command -v "$t" >/dev/null ||
-  die "$t is missing: make node-packages installs containerd, runc and the CNI plugins"; done
+for t in containerd runc ctr iptables; do command -v "$t" >/dev/null ||
+  die "$t is missing: make node-packages installs containerd, runc, iptables and the CNI plugins"; done
 cni_bin=/usr/lib/cni
 [ -x "$cni_bin/bridge" ] || die "no CNI plugins in $cni_bin: make node-packages installs them"
 
