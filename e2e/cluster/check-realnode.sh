@@ -22,6 +22,10 @@ fail() {
 }
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
+# A real kubelet and containerd, not one of kwok's simulated nodes.
+info=$(kubectl get node "$node" -o jsonpath='{.status.nodeInfo.kubeletVersion} {.status.nodeInfo.containerRuntimeVersion} {.metadata.annotations.kwok\.x-k8s\.io/node}')
+[[ $info =~ ^v[0-9.]+\ containerd://[^\ ]+\ ?$ ]] || fail "node $node is not a real kubelet with containerd: '$info'"
+
 # The probe image: a static binary alone (e2e/podprobe), pushed to the loopback registry.
 bin=$state/node/bin
 mkdir -p "$bin"
