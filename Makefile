@@ -171,12 +171,17 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, DRA allocation by the real scheduler, and ssh/connect through the plugin; tear it down.
+e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, and a hardened pod on the real node; tear it down.
 	$(MAKE) dev-clean
 	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-dra.sh $(DEV_STATE) && \
-	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS)
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS) && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE)
+
+.PHONY: dev-check-realnode
+dev-check-realnode: ## On the running local cluster: a hardened pod runs on the real node; logs, exec, port-forward and its workspace work.
+	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE)
 
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).
@@ -187,10 +192,28 @@ dev-clean: ## Stop the local cluster and delete its state.
 	e2e/cluster/down.sh $(DEV_STATE) --purge
 
 .PHONY: dev-tools
-dev-tools: envtest-assets $(ENVTEST_ASSETS)/kube-scheduler $(ENVTEST_ASSETS)/kwok registry-server ## Build or install what the local cluster runs.
+dev-tools: envtest-assets $(ENVTEST_ASSETS)/kube-scheduler $(ENVTEST_ASSETS)/kwok registry-server node-tools ## Build or install what the local cluster runs.
 
 $(ENVTEST_ASSETS)/kube-scheduler:
 	e2e/tools/build-kube.sh $(KUBE_VERSION) $(ENVTEST_ASSETS) kube-scheduler kube-controller-manager
+
+.PHONY: node-tools
+node-tools: $(ENVTEST_ASSETS)/kubelet node-packages ## Build the kubelet and install containerd, runc and the CNI plugins (the real node of make dev).
+
+$(ENVTEST_ASSETS)/kubelet:
+	e2e/tools/build-kube.sh $(KUBE_VERSION) $(ENVTEST_ASSETS) kubelet
+
+# Debian's packages; containerd 1.6 and runc 1.1 were checked with the kubelet above.
+# iptables: node.sh's two rules (the FORWARD drop and the API server DNAT).
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables
+
+.PHONY: node-packages
+node-packages: ## Install containerd, runc and the CNI plugins (Debian packages) if missing.
+	@missing=""; \
+	for p in $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing the Debian packages$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
 $(ENVTEST_ASSETS)/kwok:
 	e2e/tools/build-kwok.sh $(KWOK_VERSION) $(ENVTEST_ASSETS)

@@ -17,6 +17,8 @@ for a in "$@"; do
   esac
 done
 pids=$state/pids
+# The real node first: its pods, mounts, bridge and iptables rules (needs the API server up).
+"$root/e2e/cluster/node-down.sh" "$state"
 
 # Clients before servers, etcd last, so nothing logs a storm of connection errors.
 order=(manager kwok kube-scheduler kube-controller-manager kube-apiserver registry etcd)

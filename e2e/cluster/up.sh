@@ -123,6 +123,8 @@ cert kwok "/CN=kwok" "$client"
 # Not system:masters, so that the manager meets RBAC and API priority and fairness the
 # way it does in a real cluster; bind its ClusterRole to User "trainenv-manager".
 cert manager "/CN=trainenv-manager" "$client"
+# The API server's identity towards kubelets (logs, exec, port-forward on the real node).
+cert kubelet-client "/CN=kube-apiserver-kubelet-client" "$client"
 
 # kubeconfig NAME FILE: a kubeconfig for client cert NAME.
 kubeconfig() {
@@ -186,6 +188,7 @@ launch kube-apiserver "$api_port" "$(tool kube-apiserver)" \
   --service-cluster-ip-range 10.96.0.0/16 \
   --authorization-mode RBAC,Node \
   --kubelet-preferred-address-types InternalIP \
+  --kubelet-client-certificate "$pki/kubelet-client.crt" --kubelet-client-key "$pki/kubelet-client.key" \
   --enable-admission-plugins NodeRestriction,ExtendedResourceToleration \
   --profiling=false
 # PodSecurity, ServiceAccount, NamespaceLifecycle, ResourceQuota, ... are on by default.
@@ -225,6 +228,8 @@ controllers+=,pod-garbage-collector-controller,endpointslice-controller
 controllers+=,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller
 # Dynamic Resource Allocation: creates a pod's ResourceClaims from its templates.
 controllers+=,resourceclaim-controller
+# Binds the real node's local PersistentVolumes to their claims (see node.sh).
+controllers+=,persistentvolume-binder-controller
 # No --authentication/authorization-kubeconfig for it and the scheduler: /healthz needs none,
 # and delegated authn would complain forever about the front-proxy CA this cluster lacks.
 launch kube-controller-manager "$kcm_port" "$(tool kube-controller-manager)" \
@@ -333,6 +338,8 @@ for n in $not_ready; do
   kc taint nodes "$n" node.kubernetes.io/not-ready:NoSchedule- >/dev/null
 done
 say "nodes Ready"
+# One real node (kubelet + containerd) beside the simulated ones.
+[ "${TRAINENV_REAL_NODE:-1}" = 0 ] || "$root/e2e/cluster/node.sh" "$bin_dir" "$state" || die "the real node did not join"
 
 # Pods can be created in a namespace only once its default ServiceAccount exists.
 eventually "$timeout" kc get serviceaccount default -n default ||

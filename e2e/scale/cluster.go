@@ -60,6 +60,9 @@ func startCluster(ctx context.Context, cfg config) (*cluster, error) {
 	for name := range ports {
 		cl.env = append(cl.env, name+"="+port(name))
 	}
+	// Simulated nodes only: the benchmark measures the control plane and the operator, and a
+	// real node would clash with make dev's bridge and kubelet ports.
+	cl.env = append(cl.env, "TRAINENV_REAL_NODE=0")
 	logf("starting the control plane (e2e/cluster/up.sh %s)", cfg.stateDir)
 	if err := cl.script("e2e/cluster/up.sh", cfg.binDir, cfg.stateDir); err != nil {
 		return nil, err

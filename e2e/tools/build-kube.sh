@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-scheduler and kube-controller-manager from the Go module
-# proxy (setup-envtest's bucket and release downloads are not reachable everywhere).
+# Builds kube-apiserver, kube-scheduler, kube-controller-manager and the kubelet from the Go
+# module proxy (setup-envtest's bucket and release downloads are not reachable everywhere).
 # A throwaway module requires k8s.io/kubernetes and replaces every staging module with the
 # matching v0.x release, as the kubernetes go.mod itself points them at ./staging.
+# The kubelet needs k8s.io/cri-streaming too. sample-cli-plugin and sample-controller are
+# left out: no component imports them, the kubernetes go.mod only replaces (never requires)
+# them, and the module proxy refuses them at v0.37.2.
 # Binaries are cached outside the clone, keyed by version, and copied into $BIN_DIR.
 #
 # usage: build-kube.sh VERSION BIN_DIR COMPONENT...
@@ -24,9 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap 'rm -rf "$work"' EXIT
   modules="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
     cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
-    cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms
-    kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
-    mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller streaming"
+    cri-client cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice
+    externaljwt kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl
+    kubelet metrics mount-utils pod-security-admission sample-apiserver streaming"
   {
     echo "module kubebuild"
     echo "go 1.25"
