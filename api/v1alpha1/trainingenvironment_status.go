@@ -289,7 +289,3 @@ type TrainingEnvironmentList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TrainingEnvironment `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&TrainingEnvironment{}, &TrainingEnvironmentList{})
-}
