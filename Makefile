@@ -11,6 +11,9 @@ COSIGN_VERSION ?= v2.6.5
 COSIGN3_VERSION ?= v3.1.3
 HELM_VERSION ?= v3.22.0
 KYVERNO_VERSION ?= v1.19.1
+GOLANGCI_LINT_VERSION ?= v2.15.0
+# sigs.k8s.io/kube-api-linter has no releases yet: a pseudo-version (its main branch).
+KUBE_API_LINTER_VERSION ?= v0.0.0-20260716143926-092fe0c72997
 
 BIN := $(CURDIR)/bin
 # envtest reads kube-apiserver and etcd from here (KUBEBUILDER_ASSETS).
@@ -18,6 +21,7 @@ ENVTEST_ASSETS := $(BIN)/k8s/$(KUBE_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen
 COSIGN := $(BIN)/cosign
 COSIGN3 := $(BIN)/cosign3
+GOLANGCI_LINT := $(BIN)/golangci-lint
 # Integration tests drive real clients; make test passes their paths and turns them on
 # (without TRAINENV_INTEGRATION they skip; with it, a missing tool fails them).
 INTEGRATION_ENV = TRAINENV_INTEGRATION=1 COSIGN="$(COSIGN)" COSIGN3="$(COSIGN3)" DOCKER_REGISTRY="$$(command -v docker-registry)"
@@ -151,7 +155,16 @@ test-tools: helm ## Validate the OLM bundle (operator-framework validators) and 
 ##@ Lint
 
 .PHONY: lint
-lint: lint-shell ## Run every linter; make verify runs this too.
+lint: lint-go lint-shell ## Run every linter; make verify runs this too.
+
+# golangci-lint reads .golangci.yml (the linters, and why each exclusion is there); the
+# Kubernetes API linter runs inside it, on api/. The check modules under e2e/tools are
+# modules of their own: linted from their directories with the same file.
+.PHONY: lint-go
+lint-go: golangci-lint ## golangci-lint on the Go code, with the Kubernetes API linter on api/ (.golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+	cd e2e/tools/bundlecheck && $(GOLANGCI_LINT) run ./...
+	cd e2e/tools/promcheck && $(GOLANGCI_LINT) run ./...
 
 # Every shell script: the tracked *.sh files and the files whose #! line names a shell.
 .PHONY: lint-shell
@@ -298,6 +311,10 @@ kyverno: ## Build the Kyverno CLI ($(KYVERNO_VERSION)) into bin/ through e2e/too
 kyverno-check: kyverno integration-tools envtest-assets ## Kyverno's own CLI evaluates the generated ImageValidatingPolicy on a trainenv pod: the cosign-signed digest passes, an unsigned or foreign-signed digest and a tag fail.
 	$(INTEGRATION_ENV) KYVERNO="$(BIN)/kyverno" KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" \
 	  go test ./internal/trust/kyverno/ -run TestKyvernoCLI -count=1 -v
+
+.PHONY: golangci-lint
+golangci-lint: ## Build golangci-lint ($(GOLANGCI_LINT_VERSION)) with the Kubernetes API linter into bin/ (minutes once; cached by version).
+	e2e/tools/build-golangci-lint.sh $(GOLANGCI_LINT_VERSION) $(KUBE_API_LINTER_VERSION) $(BIN)
 
 .PHONY: integration-tools
 integration-tools: cosign cosign3 registry-server ## The real clients that integration tests drive.

@@ -25,11 +25,7 @@ const (
 
 // TrainingEnvironmentStatus is what the controller observed.
 type TrainingEnvironmentStatus struct {
-	// ObservedGeneration is the generation of the spec that the last successful pass acted on.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// Conditions: ImageResolved, Verified, Compatible, WorkloadReady and the summary Ready.
+	// conditions are ImageResolved, Verified, Compatible, WorkloadReady and the summary Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -37,46 +33,50 @@ type TrainingEnvironmentStatus struct {
 	// +patchMergeKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
-	// Phase summarises the conditions in one word.
+	// observedGeneration is the generation of the spec that the last successful pass acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase summarises the conditions in one word.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
 
-	// Image is the image as resolved and pinned.
+	// image is the image as resolved and pinned.
 	// +optional
 	Image *ImageStatus `json:"image,omitempty"`
 
-	// Verification records what was verified, when the trust policy was evaluated.
+	// verification records what was verified, when the trust policy was evaluated.
 	// +optional
 	Verification *VerificationStatus `json:"verification,omitempty"`
 
-	// ShortDigest is the first 12 hex digits of the pinned digest, for `kubectl get`.
+	// shortDigest is the first 12 hex digits of the pinned digest, for `kubectl get`.
 	// +optional
 	ShortDigest string `json:"shortDigest,omitempty"`
 
-	// NodeName is the node the environment's pod runs on.
+	// nodeName is the node the environment's pod runs on.
 	// +optional
 	NodeName string `json:"nodeName,omitempty"`
 
-	// PodName is the environment's pod.
+	// podName is the environment's pod.
 	// +optional
 	PodName string `json:"podName,omitempty"`
 
-	// Connect says how to reach the environment, as commands to run.
+	// connect says how to reach the environment, as commands to run.
 	// +optional
 	// +listType=atomic
 	Connect []string `json:"connect,omitempty"`
 
-	// Access says what a client needs to reach the environment safely: the SSH host keys
+	// access says what a client needs to reach the environment safely: the SSH host keys
 	// to trust and where the Jupyter token is kept (never the token itself).
 	// +optional
 	Access *AccessStatus `json:"access,omitempty"`
 
-	// Preflight is what the GPU preflight found in the current pod, on the node it runs on,
+	// preflight is what the GPU preflight found in the current pod, on the node it runs on,
 	// once it has run.
 	// +optional
 	Preflight *PreflightStatus `json:"preflight,omitempty"`
 
-	// IdleSuspension records the last suspension for idleness (spec.idleSuspend), and
+	// idleSuspension records the last suspension for idleness (spec.idleSuspend), and
 	// whether the environment has been resumed since.
 	// +optional
 	IdleSuspension *IdleSuspensionStatus `json:"idleSuspension,omitempty"`
@@ -90,15 +90,16 @@ const AnnotationResumeRequestedAt = "trainenv.io/resume-requested-at"
 
 // IdleSuspensionStatus is a suspension for idleness.
 type IdleSuspensionStatus struct {
-	// SuspendedAt is when the environment's entrypoint found it idle and stopped (the main
+	// suspendedAt is when the environment's entrypoint found it idle and stopped (the main
 	// container's termination time, as the kubelet recorded it). A resume request must be
 	// later.
+	// +required
 	SuspendedAt metav1.Time `json:"suspendedAt"`
-	// Message is the entrypoint's account, e.g. "trainenv: idle for 2h0m0s: no SSH session,
+	// message is the entrypoint's account, e.g. "trainenv: idle for 2h0m0s: no SSH session,
 	// no terminal and no busy kernel since 2026-11-23T10:00:00Z".
 	// +optional
 	Message string `json:"message,omitempty"`
-	// ResumedAt is when the environment was resumed (`kubectl trainenv resume`, spec.suspend,
+	// resumedAt is when the environment was resumed (`kubectl trainenv resume`, spec.suspend,
 	// or spec.idleSuspend removed). Unset while it is suspended.
 	// +optional
 	ResumedAt *metav1.Time `json:"resumedAt,omitempty"`
@@ -106,10 +107,10 @@ type IdleSuspensionStatus struct {
 
 // AccessStatus is what clients need to reach the environment.
 type AccessStatus struct {
-	// SSH is set when spec.ssh is enabled.
+	// ssh is set when spec.ssh is enabled.
 	// +optional
 	SSH *SSHAccessStatus `json:"ssh,omitempty"`
-	// Jupyter is set when spec.jupyter is enabled.
+	// jupyter is set when spec.jupyter is enabled.
 	// +optional
 	Jupyter *JupyterAccessStatus `json:"jupyter,omitempty"`
 }
@@ -117,19 +118,23 @@ type AccessStatus struct {
 // SSHAccessStatus identifies the environment's SSH server, so that clients verify it
 // without a trust-on-first-use prompt.
 type SSHAccessStatus struct {
-	// HostKeyAlias is the name the known_hosts entries are written for; use it as ssh's
+	// hostKeyAlias is the name the known_hosts entries are written for; use it as ssh's
 	// HostKeyAlias (`kubectl trainenv ssh-config` does).
+	// +required
 	HostKeyAlias string `json:"hostKeyAlias"`
-	// HostKeySecretName is the Secret holding the host keys, generated once for this
+	// hostKeySecretName is the Secret holding the host keys, generated once for this
 	// environment and kept across pod restarts.
+	// +required
 	HostKeySecretName string `json:"hostKeySecretName"`
-	// HostKeys are the host keys' fingerprints, "TYPE SHA256:...", as sshd and
+	// hostKeys are the host keys' fingerprints, "TYPE SHA256:...", as sshd and
 	// `ssh-keygen -l` show them.
 	// +listType=atomic
+	// +required
 	HostKeys []string `json:"hostKeys"`
-	// KnownHosts are known_hosts lines (one per host key) for HostKeyAlias.
+	// knownHosts are known_hosts lines (one per host key) for HostKeyAlias.
+	// +required
 	KnownHosts string `json:"knownHosts"`
-	// AuthorizedKeys are the fingerprints of the keys that may log in, read from
+	// authorizedKeys are the fingerprints of the keys that may log in, read from
 	// spec.ssh.authorizedKeysSecretRef.
 	// +optional
 	// +listType=atomic
@@ -139,33 +144,35 @@ type SSHAccessStatus struct {
 // JupyterAccessStatus says where the Jupyter token is kept. Reading it needs `get` on that
 // Secret: the token never appears in status.
 type JupyterAccessStatus struct {
-	// TokenSecretRef is the Secret key holding the token: spec.jupyter.tokenSecretRef, or
+	// tokenSecretRef is the Secret key holding the token: spec.jupyter.tokenSecretRef, or
 	// the Secret the operator generated (NAME-jupyter, key "token").
+	// +required
 	TokenSecretRef SecretKeyReference `json:"tokenSecretRef"`
 }
 
 // PreflightStatus is the result of the in-pod GPU preflight (the trainenv-preflight init
 // container): the GPUs the pod was given, their driver, and the image's PyTorch.
 type PreflightStatus struct {
-	// Passed is true when the environment can use its GPUs on this node.
+	// passed is true when the environment can use its GPUs on this node.
+	// +required
 	Passed bool `json:"passed"`
-	// Message summarises what passed, or says every failure exactly.
+	// message summarises what passed, or says every failure exactly.
 	// +optional
 	Message string `json:"message,omitempty"`
-	// DriverVersion is the NVIDIA driver the pod's GPUs run on, e.g. 550.54.15.
+	// driverVersion is the NVIDIA driver the pod's GPUs run on, e.g. 550.54.15.
 	// +optional
 	DriverVersion string `json:"driverVersion,omitempty"`
-	// CUDADriverVersion is the highest CUDA version that driver supports, e.g. 12.4.
+	// cudaDriverVersion is the highest CUDA version that driver supports, e.g. 12.4.
 	// +optional
 	CUDADriverVersion string `json:"cudaDriverVersion,omitempty"`
-	// GPUs are the GPUs the pod sees, grouped: "2x NVIDIA A100-SXM4-80GB (cc 8.0)".
+	// gpus are the GPUs the pod sees, grouped: "2x NVIDIA A100-SXM4-80GB (cc 8.0)".
 	// +optional
 	// +listType=atomic
 	GPUs []string `json:"gpus,omitempty"`
-	// Torch is what the image's PyTorch reported, or why it was not checked.
+	// torch is what the image's PyTorch reported, or why it was not checked.
 	// +optional
 	Torch string `json:"torch,omitempty"`
-	// Warnings are findings that do not stop the environment.
+	// warnings are findings that do not stop the environment.
 	// +optional
 	// +listType=atomic
 	Warnings []string `json:"warnings,omitempty"`
@@ -173,33 +180,37 @@ type PreflightStatus struct {
 
 // ImageStatus records the image resolution.
 type ImageStatus struct {
-	// Requested is spec.image as it was when it was resolved.
+	// requested is spec.image as it was when it was resolved.
+	// +required
 	Requested string `json:"requested"`
 
-	// Resolved is the pinned reference the workload runs: registry/repository@sha256:...
+	// resolved is the pinned reference the workload runs: registry/repository@sha256:...
+	// +required
 	Resolved string `json:"resolved"`
 
-	// Digest is the pinned manifest digest (for a multi-platform image, the digest of the
+	// digest is the pinned manifest digest (for a multi-platform image, the digest of the
 	// manifest of the selected platform).
+	// +required
 	Digest string `json:"digest"`
 
-	// IndexDigest is the digest of the multi-platform index the tag pointed at, if any.
+	// indexDigest is the digest of the multi-platform index the tag pointed at, if any.
 	// +optional
 	IndexDigest string `json:"indexDigest,omitempty"`
 
-	// Platform of the pinned manifest.
+	// platform of the pinned manifest.
 	// +optional
 	Platform string `json:"platform,omitempty"`
 
-	// ResolvedAt is when the tag was resolved to Digest.
+	// resolvedAt is when the tag was resolved to Digest.
+	// +required
 	ResolvedAt metav1.Time `json:"resolvedAt"`
 
-	// LatestDigest is the digest the tag pointed at when last checked, when that differs
+	// latestDigest is the digest the tag pointed at when last checked, when that differs
 	// from Digest (the tag moved and updatePolicy is Pinned).
 	// +optional
 	LatestDigest string `json:"latestDigest,omitempty"`
 
-	// CUDARequirements are the CUDA requirements the pinned image declares, as
+	// cudaRequirements are the CUDA requirements the pinned image declares, as
 	// nvidia-container-toolkit reads them (each NVIDIA_REQUIRE_* value, or cuda>=X.Y from a
 	// legacy CUDA_VERSION), and, when the image sets TORCH_CUDA_ARCH_LIST, the compute
 	// capabilities its PyTorch has kernels for as arch terms; all must hold on the node.
@@ -211,36 +222,39 @@ type ImageStatus struct {
 
 // VerificationStatus is what the trust policy verified.
 type VerificationStatus struct {
-	// Digest is the reference that was verified, repository@sha256:... (never a tag).
+	// digest is the reference that was verified, repository@sha256:... (never a tag).
+	// +required
 	Digest string `json:"digest"`
-	// Policies are the ClusterImagePolicies that matched the image; all were evaluated.
+	// policies are the ClusterImagePolicies that matched the image; all were evaluated.
 	// +optional
 	// +listType=atomic
 	Policies []string `json:"policies,omitempty"`
-	// Authorities are the policy authorities that passed, with their signers.
+	// authorities are the policy authorities that passed, with their signers.
 	// +optional
 	// +listType=atomic
 	Authorities []VerifiedAuthority `json:"authorities,omitempty"`
-	// Warnings are failures of policies in warn mode (the image runs regardless).
+	// warnings are failures of policies in warn mode (the image runs regardless).
 	// +optional
 	// +listType=atomic
 	Warnings []string `json:"warnings,omitempty"`
-	// VerifiedAt is when these results were first obtained for this digest and policy set.
+	// verifiedAt is when these results were first obtained for this digest and policy set.
 	// +optional
 	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
 }
 
 // VerifiedAuthority is one authority of a policy that passed.
 type VerifiedAuthority struct {
-	// Policy is the ClusterImagePolicy's name.
+	// policy is the ClusterImagePolicy's name.
+	// +required
 	Policy string `json:"policy"`
-	// Authority is the authority's name within the policy.
+	// authority is the authority's name within the policy.
+	// +required
 	Authority string `json:"authority"`
-	// Signers that verified: a key id, or a certificate issuer and subject (keyless).
+	// signers that verified: a key id, or a certificate issuer and subject (keyless).
 	// +optional
 	// +listType=atomic
 	Signers []VerifiedSigner `json:"signers,omitempty"`
-	// AttestationTypes are the in-toto predicate types of the verified attestations.
+	// attestationTypes are the in-toto predicate types of the verified attestations.
 	// +optional
 	// +listType=atomic
 	AttestationTypes []string `json:"attestationTypes,omitempty"`
@@ -248,13 +262,13 @@ type VerifiedAuthority struct {
 
 // VerifiedSigner identifies who signed.
 type VerifiedSigner struct {
-	// KeyID is "SHA256:" and the hex SHA-256 of the public key (key authorities).
+	// keyID is "SHA256:" and the hex SHA-256 of the public key (key authorities).
 	// +optional
 	KeyID string `json:"keyID,omitempty"`
-	// Issuer of the signing certificate (keyless).
+	// issuer of the signing certificate (keyless).
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
-	// Subject of the signing certificate (keyless).
+	// subject of the signing certificate (keyless).
 	// +optional
 	Subject string `json:"subject,omitempty"`
 }
@@ -273,11 +287,15 @@ type VerifiedSigner struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`,priority=1
 type TrainingEnvironment struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired environment.
 	// +required
 	Spec TrainingEnvironmentSpec `json:"spec"`
+	// status is what the controller observed.
 	// +optional
 	Status TrainingEnvironmentStatus `json:"status,omitempty"`
 }
@@ -288,8 +306,4 @@ type TrainingEnvironmentList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TrainingEnvironment `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&TrainingEnvironment{}, &TrainingEnvironmentList{})
 }

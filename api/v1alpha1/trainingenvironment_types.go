@@ -22,7 +22,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.ssh) || !self.ssh.enabled || has(self.ssh.authorizedKeysSecretRef)",message="ssh.enabled requires ssh.authorizedKeysSecretRef: SSH is key-only, name the Secret holding the authorized_keys"
 // +kubebuilder:validation:XValidation:rule="!has(self.idleSuspend) || (has(self.ssh) && self.ssh.enabled) || (has(self.jupyter) && self.jupyter.enabled)",message="idleSuspend needs ssh or jupyter enabled: idleness is measured by SSH sessions, Jupyter terminals and busy kernels"
 type TrainingEnvironmentSpec struct {
-	// Image is the container image, by tag (registry/repo:tag) or by digest
+	// image is the container image, by tag (registry/repo:tag) or by digest
 	// (registry/repo@sha256:...). The controller resolves a tag to a digest and the
 	// environment only ever runs that digest.
 	// +required
@@ -31,20 +31,20 @@ type TrainingEnvironmentSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^((([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])([.]([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*)(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$')",message="image must be an image reference such as registry.example.com/team/pytorch:2.4-cuda12.4 or registry.example.com/team/pytorch@sha256:<64 hex digits> (lower-case repository, optional :tag, optional @digest)"
 	Image string `json:"image"`
 
-	// ImagePullSecrets name Secrets in this namespace (kubernetes.io/dockerconfigjson or
+	// imagePullSecrets name Secrets in this namespace (kubernetes.io/dockerconfigjson or
 	// kubernetes.io/dockercfg) used both by the controller to resolve the image and by the pod.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
 
-	// UpdatePolicy says what happens when the tag moves: Pinned keeps the first digest and
+	// updatePolicy says what happens when the tag moves: Pinned keeps the first digest and
 	// reports the move; FollowTag re-resolves every FollowTagIntervalSeconds and rolls to it.
 	// +optional
 	// +kubebuilder:default=Pinned
 	UpdatePolicy UpdatePolicy `json:"updatePolicy,omitempty"`
 
-	// FollowTagIntervalSeconds is how often the tag is looked up again (FollowTag), or
+	// followTagIntervalSeconds is how often the tag is looked up again (FollowTag), or
 	// checked for moves to report (Pinned). Ignored for images given by digest.
 	// +optional
 	// +kubebuilder:default=600
@@ -52,26 +52,26 @@ type TrainingEnvironmentSpec struct {
 	// +kubebuilder:validation:Maximum=86400
 	FollowTagIntervalSeconds int32 `json:"followTagIntervalSeconds,omitempty"`
 
-	// Platform selects the manifest of a multi-platform image, as os/architecture[/variant].
+	// platform selects the manifest of a multi-platform image, as os/architecture[/variant].
 	// +optional
 	// +kubebuilder:default="linux/amd64"
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$`
 	Platform string `json:"platform,omitempty"`
 
-	// GPU is what the environment needs of GPUs. Omitted: a CPU-only environment.
+	// gpu is what the environment needs of GPUs. Omitted: a CPU-only environment.
 	// +optional
 	GPU *GPUSpec `json:"gpu,omitempty"`
 
-	// CUDA states the image's CUDA requirement explicitly. Omitted: it is read from the
+	// cuda states the image's CUDA requirement explicitly. Omitted: it is read from the
 	// image's NVIDIA_REQUIRE_CUDA / CUDA_VERSION environment.
 	// +optional
 	CUDA *CUDASpec `json:"cuda,omitempty"`
 
-	// Resources are the CPU and memory the environment requests (memory is also its limit).
+	// resources are the CPU and memory the environment requests (memory is also its limit).
 	// +optional
 	Resources *ResourcesSpec `json:"resources,omitempty"`
 
-	// ShmSize is the size of /dev/shm, a memory-backed volume. PyTorch data loaders with
+	// shmSize is the size of /dev/shm, a memory-backed volume. PyTorch data loaders with
 	// workers pass tensors through shared memory; the container runtime's 64Mi default makes
 	// them fail with "bus error". It counts against the memory limit.
 	// +optional
@@ -79,29 +79,29 @@ type TrainingEnvironmentSpec struct {
 	// +kubebuilder:validation:XValidation:rule="quantity(self).isGreaterThan(quantity('0'))",message="shmSize must be greater than zero, e.g. 1Gi"
 	ShmSize *resource.Quantity `json:"shmSize,omitempty"`
 
-	// Jupyter configures the Jupyter server in the environment.
+	// jupyter configures the Jupyter server in the environment.
 	// +optional
 	Jupyter *JupyterSpec `json:"jupyter,omitempty"`
 
-	// SSH configures the SSH server in the environment.
+	// ssh configures the SSH server in the environment.
 	// +optional
 	SSH *SSHSpec `json:"ssh,omitempty"`
 
-	// Workspace is a persistent volume mounted into the environment. It survives suspend
+	// workspace is a persistent volume mounted into the environment. It survives suspend
 	// and pod restarts. Omitted: no persistent storage.
 	// +optional
 	Workspace *WorkspaceSpec `json:"workspace,omitempty"`
 
-	// Suspend stops the environment and frees its GPUs; the workspace is kept.
+	// suspend stops the environment and frees its GPUs; the workspace is kept.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// IdleSuspend opts into suspending the environment when nobody has used it for a while.
+	// idleSuspend opts into suspending the environment when nobody has used it for a while.
 	// Omitted: never, so that long-running work is not stopped by surprise.
 	// +optional
 	IdleSuspend *IdleSuspendSpec `json:"idleSuspend,omitempty"`
 
-	// Trust says what happens to a running environment whose image loses its verification.
+	// trust says what happens to a running environment whose image loses its verification.
 	// Who and what is trusted is cluster policy (ClusterImagePolicy), never set here.
 	// +optional
 	Trust *TrustSpec `json:"trust,omitempty"`
@@ -118,7 +118,7 @@ type TrainingEnvironmentSpec struct {
 // stays suspended until `kubectl trainenv resume NAME`, or spec.suspend set to true and
 // back, or this field removed. The spec is never changed by the operator.
 type IdleSuspendSpec struct {
-	// AfterMinutes is how long the environment must be idle before it is suspended.
+	// afterMinutes is how long the environment must be idle before it is suspended.
 	// +required
 	// +kubebuilder:validation:Minimum=30
 	// +kubebuilder:validation:Maximum=10080
@@ -140,9 +140,9 @@ const (
 
 // TrustSpec is the environment's choice of what to do when trust is lost.
 type TrustSpec struct {
-	// OnVerificationLoss: Keep (the default) keeps a running workload running when its
-	// digest stops passing verification, so that work in progress is not killed by a policy
-	// edit; Stop stops it. Either way Verified turns False with an event, nothing new
+	// onVerificationLoss is what happens on a loss of trust: Keep (the default) keeps a
+	// running workload running when its digest stops passing verification, so that work in
+	// progress is not killed by a policy edit; Stop stops it. Either way Verified turns False with an event, nothing new
 	// starts, and the Verified condition's message says which applied.
 	// +optional
 	// +kubebuilder:default=Keep
@@ -157,7 +157,7 @@ type TrustSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.deviceClassName) || !has(self.resourceName) || self.resourceName == 'nvidia.com/gpu'",message="gpu.resourceName and gpu.deviceClassName are alternatives: with deviceClassName (Dynamic Resource Allocation) leave resourceName out"
 // +kubebuilder:validation:XValidation:rule="!has(self.deviceClassName) || self.count >= 1",message="gpu.deviceClassName needs gpu.count of at least 1 (omit gpu for a CPU-only environment)"
 type GPUSpec struct {
-	// Count is the number of GPUs, requested as an extended resource, or as devices of
+	// count is the number of GPUs, requested as an extended resource, or as devices of
 	// DeviceClassName. 0 means none.
 	// +optional
 	// +kubebuilder:default=1
@@ -165,14 +165,14 @@ type GPUSpec struct {
 	// +kubebuilder:validation:Maximum=64
 	Count int32 `json:"count,omitempty"`
 
-	// ResourceName is the extended resource that device plugins advertise GPUs as.
+	// resourceName is the extended resource that device plugins advertise GPUs as.
 	// +optional
 	// +kubebuilder:default="nvidia.com/gpu"
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	ResourceName string `json:"resourceName,omitempty"`
 
-	// DeviceClassName asks for the GPUs through Dynamic Resource Allocation
+	// deviceClassName asks for the GPUs through Dynamic Resource Allocation
 	// (resource.k8s.io/v1) instead of an extended resource: the environment gets a
 	// ResourceClaimTemplate for count devices of this DeviceClass (which the platform team
 	// created, e.g. gpu.nvidia.com for NVIDIA's DRA driver), whose selectors require the
@@ -185,7 +185,7 @@ type GPUSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gpu.deviceClassName cannot be changed; delete and re-create the environment (the workspace is kept)"
 	DeviceClassName string `json:"deviceClassName,omitempty"`
 
-	// Products restricts the environment to nodes whose GPU product (the
+	// products restricts the environment to nodes whose GPU product (the
 	// nvidia.com/gpu.product node label, e.g. NVIDIA-A100-SXM4-80GB) is one of these; with
 	// deviceClassName, to devices whose productName attribute, spaces written as hyphens, is.
 	// +optional
@@ -198,7 +198,7 @@ type GPUSpec struct {
 
 // CUDASpec states or relaxes the image's CUDA requirement.
 type CUDASpec struct {
-	// Require replaces the image's declared requirement. It uses the syntax of the
+	// require replaces the image's declared requirement. It uses the syntax of the
 	// NVIDIA_REQUIRE_CUDA variable of CUDA images, e.g. "cuda>=12.4" or
 	// "cuda>=12.4 brand=tesla,driver>=535,driver<536". Omitted: the image's requirement.
 	// +optional
@@ -207,7 +207,7 @@ type CUDASpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('cuda') || self.startsWith('driver') || self.startsWith('arch') || self.startsWith('brand')",message="cuda.require uses the NVIDIA_REQUIRE_CUDA syntax, e.g. cuda>=12.4 or cuda>=12.4 brand=tesla,driver>=535,driver<536"
 	Require string `json:"require,omitempty"`
 
-	// MinorVersionCompatibility also accepts nodes whose driver supports an older CUDA of
+	// minorVersionCompatibility also accepts nodes whose driver supports an older CUDA of
 	// the same major release, at or above that major's minimum driver (CUDA minor-version
 	// compatibility: a 12.4 image on a 12.2 driver). Features newer than the driver's CUDA
 	// are then unavailable, and the container runs with NVIDIA_DISABLE_REQUIRE=true so that
@@ -220,23 +220,23 @@ type CUDASpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.cpu) || quantity(self.cpu).isGreaterThan(quantity('0'))",message="resources.cpu must be greater than zero, e.g. \"8\""
 // +kubebuilder:validation:XValidation:rule="!has(self.memory) || quantity(self.memory).isGreaterThan(quantity('0'))",message="resources.memory must be greater than zero, e.g. 64Gi"
 type ResourcesSpec struct {
-	// CPU requested, e.g. "8".
+	// cpu requested, e.g. "8".
 	// +optional
 	CPU *resource.Quantity `json:"cpu,omitempty"`
-	// Memory requested and used as the limit, e.g. "64Gi".
+	// memory requested and used as the limit, e.g. "64Gi".
 	// +optional
 	Memory *resource.Quantity `json:"memory,omitempty"`
 }
 
 // SecretKeyReference names a key of a Secret in the environment's namespace.
 type SecretKeyReference struct {
-	// Name of the Secret.
+	// name of the Secret.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
-	// Key in the Secret's data. Defaults depend on the use.
+	// key in the Secret's data. Defaults depend on the use.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
@@ -245,16 +245,16 @@ type SecretKeyReference struct {
 
 // JupyterSpec configures the Jupyter server. Authentication is always on.
 type JupyterSpec struct {
-	// Enabled runs the Jupyter server.
+	// enabled runs the Jupyter server.
 	// +required
 	Enabled bool `json:"enabled"`
 
-	// TokenSecretRef names the Secret key holding the access token (key defaults to
+	// tokenSecretRef names the Secret key holding the access token (key defaults to
 	// "token"). Omitted: the operator generates a random token in a Secret of its own.
 	// +optional
 	TokenSecretRef *SecretKeyReference `json:"tokenSecretRef,omitempty"`
 
-	// WebsocketPingIntervalSeconds keeps idle browser tabs connected through proxies and
+	// websocketPingIntervalSeconds keeps idle browser tabs connected through proxies and
 	// the kubelet's streaming idle timeout.
 	// +optional
 	// +kubebuilder:default=30
@@ -262,7 +262,7 @@ type JupyterSpec struct {
 	// +kubebuilder:validation:Maximum=3600
 	WebsocketPingIntervalSeconds int32 `json:"websocketPingIntervalSeconds,omitempty"`
 
-	// CullIdleKernelsAfterSeconds shuts down kernels idle this long. Omitted: never, so
+	// cullIdleKernelsAfterSeconds shuts down kernels idle this long. Omitted: never, so
 	// that long-running training is not culled by surprise.
 	// +optional
 	// +kubebuilder:validation:Minimum=300
@@ -271,23 +271,23 @@ type JupyterSpec struct {
 
 // SSHSpec configures the SSH server. It is key-only: passwords are never accepted.
 type SSHSpec struct {
-	// Enabled runs the SSH server.
+	// enabled runs the SSH server.
 	// +required
 	Enabled bool `json:"enabled"`
 
-	// AuthorizedKeysSecretRef names the Secret key holding the authorized_keys file (key
+	// authorizedKeysSecretRef names the Secret key holding the authorized_keys file (key
 	// defaults to "authorized_keys"). Required when enabled.
 	// +optional
 	AuthorizedKeysSecretRef *SecretKeyReference `json:"authorizedKeysSecretRef,omitempty"`
 
-	// ClientAliveIntervalSeconds is how often the server probes an idle client.
+	// clientAliveIntervalSeconds is how often the server probes an idle client.
 	// +optional
 	// +kubebuilder:default=30
 	// +kubebuilder:validation:Minimum=5
 	// +kubebuilder:validation:Maximum=3600
 	ClientAliveIntervalSeconds int32 `json:"clientAliveIntervalSeconds,omitempty"`
 
-	// ClientAliveCountMax is how many unanswered probes end a session: with the defaults a
+	// clientAliveCountMax is how many unanswered probes end a session: with the defaults a
 	// client that vanished is dropped after five minutes, a live one is never dropped.
 	// +optional
 	// +kubebuilder:default=10
@@ -295,7 +295,7 @@ type SSHSpec struct {
 	// +kubebuilder:validation:Maximum=1000
 	ClientAliveCountMax int32 `json:"clientAliveCountMax,omitempty"`
 
-	// TCPKeepAlive turns on TCP keepalives as well.
+	// tcpKeepAlive turns on TCP keepalives as well.
 	// +optional
 	// +kubebuilder:default=true
 	TCPKeepAlive *bool `json:"tcpKeepAlive,omitempty"`
@@ -305,23 +305,23 @@ type SSHSpec struct {
 // +kubebuilder:validation:XValidation:rule="quantity(self.size).isGreaterThan(quantity('0'))",message="workspace.size must be greater than zero, e.g. 100Gi"
 // +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="workspace.storageClassName cannot be changed once set"
 type WorkspaceSpec struct {
-	// Size of the volume. It may grow (where the storage class allows expansion), not shrink.
+	// size of the volume. It may grow (where the storage class allows expansion), not shrink.
 	// +required
 	Size resource.Quantity `json:"size"`
 
-	// StorageClassName of the volume. Omitted: the cluster's default class.
+	// storageClassName of the volume. Omitted: the cluster's default class.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	StorageClassName *string `json:"storageClassName,omitempty"`
 
-	// MountPath where the workspace appears in the container.
+	// mountPath where the workspace appears in the container.
 	// +optional
 	// +kubebuilder:default="/workspace"
 	// +kubebuilder:validation:Pattern=`^/[^:]*$`
 	// +kubebuilder:validation:MaxLength=1024
 	MountPath string `json:"mountPath,omitempty"`
 
-	// KeepOnDelete keeps the volume when the TrainingEnvironment is deleted, so that work is
+	// keepOnDelete keeps the volume when the TrainingEnvironment is deleted, so that work is
 	// never lost by accident; delete the PersistentVolumeClaim by hand when done.
 	// +optional
 	// +kubebuilder:default=true

@@ -51,8 +51,9 @@ func main() {
 	cfg.NVML = nvml.New()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, cfg, termLog, os.Stdout))
+	code := run(ctx, cfg, termLog, os.Stdout)
+	stop()
+	os.Exit(code)
 }
 
 // run checks, reports and returns the exit code.

@@ -105,8 +105,8 @@ func main() {
 	// The benchmark's own watches log nothing worth reading.
 	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	rep, err := run(ctx, cfg)
+	cancel()
 	if rep != nil {
 		rep.print(os.Stdout)
 	}

@@ -29,7 +29,7 @@ type manager struct {
 }
 
 // startManager starts the manager; syncPeriod 0 leaves its default (10 h), as deployed.
-func startManager(ctx context.Context, cl *cluster, cfg config, syncPeriod time.Duration) (*manager, error) {
+func startManager(_ context.Context, _ *cluster, cfg config, syncPeriod time.Duration) (*manager, error) {
 	m := &manager{cfg: cfg, log: filepath.Join(cfg.stateDir, "logs", "manager.log")}
 	if st, err := os.Stat(m.log); err == nil {
 		m.logFrom = st.Size()

@@ -18,7 +18,6 @@ type report struct {
 	baseline, warmup, envs, steady *result
 	paced                          *result
 	restart                        *result
-	goals                          []goal
 }
 
 type goal struct {

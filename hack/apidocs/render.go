@@ -88,7 +88,7 @@ func renderVersion(b *bytes.Buffer, crd *apiextensionsv1.CustomResourceDefinitio
 	renderColumns(b, names.Kind, v.AdditionalPrinterColumns)
 
 	kind := strings.ToLower(names.Kind)
-	for _, s := range collectSections(kind, root) {
+	for _, s := range collectSections(root) {
 		renderSection(b, kind, s)
 	}
 }
@@ -117,7 +117,7 @@ type section struct {
 
 // collectSections walks the schema depth first, fields in name order: every object with
 // properties gets a section after its parent's.
-func collectSections(kind string, root *schema) []section {
+func collectSections(root *schema) []section {
 	var out []section
 	var walk func(path string, s *schema)
 	walk = func(path string, s *schema) {

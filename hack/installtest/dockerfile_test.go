@@ -54,7 +54,12 @@ func TestDockerfileBuildsWhatMakeBuilds(t *testing.T) {
 		}
 	}
 	for _, final := range []string{"manager", "node-agent"} {
-		block := dockerfile[strings.Index(dockerfile, "AS "+final+"\n"):]
+		start := strings.Index(dockerfile, "AS "+final+"\n")
+		if start < 0 {
+			t.Errorf("the Dockerfile has no stage %q", final)
+			continue
+		}
+		block := dockerfile[start:]
 		if next := strings.Index(block[1:], "\nFROM "); next >= 0 {
 			block = block[:next+1]
 		}

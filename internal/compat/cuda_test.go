@@ -3,6 +3,7 @@ package compat_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ import (
 // does (current or deprecated names).
 func gpuNodeLabels(scheme, driver, cudaVersion, compute, brand string) map[string]string {
 	d, c, a := strings.Split(driver, "."), strings.Split(cudaVersion, "."), strings.Split(compute, ".")
-	atoi := func(s string) int { var n int; fmt.Sscan(s, &n); return n }
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
 	l := map[string]string{gpufacts.LabelProduct: "NVIDIA-A100-SXM4-80GB"}
 	switch scheme {
 	case "agent":

@@ -66,12 +66,12 @@ func TestTorchArchListExcludesComputeCapability(t *testing.T) {
 func TestTorchArchListWithRealRequirementFitsAffinity(t *testing.T) {
 	g := NewWithT(t)
 	arch, _ := cuda.TorchArchRequirement([]string{"TORCH_CUDA_ARCH_LIST=5.2 6.0 6.1 7.0 7.5 8.0 8.6 9.0"})
-	real := "cuda>=12.4"
+	require := "cuda>=12.4"
 	for _, d := range []int{470, 525, 535} {
 		for _, b := range []string{"tesla", "unknown", "nvidia", "nvidiartx", "geforce", "geforcertx", "quadro", "quadrortx", "titan", "titanrtx"} {
-			real += fmt.Sprintf(" brand=%s,driver>=%d,driver<%d", b, d, d+1)
+			require += fmt.Sprintf(" brand=%s,driver>=%d,driver<%d", b, d, d+1)
 		}
 	}
-	_, err := compat.Affinity(requirements(t, real, arch), nil)
+	_, err := compat.Affinity(requirements(t, require, arch), nil)
 	g.Expect(err).NotTo(HaveOccurred())
 }

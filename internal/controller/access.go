@@ -131,7 +131,7 @@ func (r *TrainingEnvironmentReconciler) ensureOwnedSecret(ctx context.Context, t
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: name}, s)
 	switch {
 	case err == nil && !metav1.IsControlledBy(s, te):
-		return nil, fmt.Errorf("Secret %s exists and is not owned by this TrainingEnvironment; rename one of them", name)
+		return nil, fmt.Errorf("%s %s exists and is not owned by this TrainingEnvironment; rename one of them", "Secret", name)
 	case err == nil:
 		return s, nil
 	case !apierrors.IsNotFound(err):

@@ -168,6 +168,8 @@ func (f *fixture) podFor(te *trainenvv1.TrainingEnvironment, node string) *corev
 }
 
 // reconcile runs one pass and returns its result and the environment as stored afterwards.
+//
+//nolint:revive,staticcheck // Reconcile's own (Result, error), then what it left: res, err, te := f.reconcile(te).
 func (f *fixture) reconcile(te *trainenvv1.TrainingEnvironment) (ctrl.Result, error, *trainenvv1.TrainingEnvironment) {
 	f.t.Helper()
 	res, err := f.r.Reconcile(f.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(te)})

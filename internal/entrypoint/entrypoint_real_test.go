@@ -267,16 +267,16 @@ func TestEntrypointRealRefuses(t *testing.T) {
 		edit func(cmd *exec.Cmd, p *pod)
 		want string
 	}{
-		{"an empty token", func(cmd *exec.Cmd, p *pod) {
+		{"an empty token", func(cmd *exec.Cmd, _ *pod) {
 			cmd.Env = append(cmd.Env, access.JupyterTokenEnv+"=")
 		}, "trainenv: jupyter: JUPYTER_TOKEN is empty"},
-		{"no passwd entry for the uid in a read-only image", func(cmd *exec.Cmd, p *pod) {
+		{"no passwd entry for the uid in a read-only image", func(_ *exec.Cmd, p *pod) {
 			p.paths.Passwd = readOnlyPasswd
 		}, "useradd --uid " + strconv.Itoa(int(p.user.UID))},
-		{"no authorized_keys mounted", func(cmd *exec.Cmd, p *pod) {
+		{"no authorized_keys mounted", func(_ *exec.Cmd, p *pod) {
 			p.paths.AuthorizedKeys = filepath.Join(p.base, "missing")
 		}, "trainenv: ssh: authorized keys"},
-		{"root", func(cmd *exec.Cmd, p *pod) {
+		{"root", func(cmd *exec.Cmd, _ *pod) {
 			if os.Geteuid() == 0 {
 				cmd.SysProcAttr = nil
 			} else {

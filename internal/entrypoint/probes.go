@@ -42,6 +42,7 @@ type SSHProbe struct {
 	Port    uint16
 }
 
+// Sessions counts the established TCP connections to sshd's port: one per SSH session.
 func (p SSHProbe) Sessions() (int, error) {
 	socks, err := procnet.TCP(p.ProcDir)
 	if err != nil {

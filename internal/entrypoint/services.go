@@ -1,6 +1,7 @@
 package entrypoint
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,7 +63,7 @@ func prepareSSH(cfg access.SSHConfig, p Paths, uid, gid int, log io.Writer) (Ser
 	}
 	// No reaper runs yet: exec's own Wait is safe here.
 	if out, err := exec.Command(sshd, "-t", "-f", path).CombinedOutput(); err != nil {
-		return Service{}, "", fmt.Errorf("sshd rejects its configuration (%v): %s", err, strings.TrimSpace(string(out)))
+		return Service{}, "", fmt.Errorf("sshd rejects its configuration (%w): %s", err, strings.TrimSpace(string(out)))
 	}
 	env := slices.DeleteFunc(serverEnv(), func(kv string) bool { return envName(kv) == access.JupyterTokenEnv })
 	return Service{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", path}, Env: env}, rt.AuthorizedKeys, nil
@@ -112,7 +113,7 @@ func prepareJupyter(cfg access.JupyterConfig, p Paths) (Service, *JupyterProbe, 
 	case lookPath("jupyter", &svc.Path):
 		svc.Args = []string{"server", flag}
 	default:
-		return Service{}, nil, fmt.Errorf("Jupyter is enabled but the image has no jupyter-lab, jupyter-server or jupyter on its PATH: install JupyterLab (or jupyter_server)")
+		return Service{}, nil, errors.New("the image has no jupyter-lab, jupyter-server or jupyter on its PATH, and Jupyter is enabled: install JupyterLab (or jupyter_server)")
 	}
 	probe := &JupyterProbe{BaseURL: "http://127.0.0.1:" + strconv.Itoa(p.JupyterPort), Token: token}
 	return svc, probe, nil

@@ -78,8 +78,11 @@ func ensureUser(passwdPath string, uid, gid int, home string) (passwdEntry, erro
 			"and the file is not writable to add one: add a user with that uid to the image "+
 			"(for example: useradd --uid %d --create-home user)", uid, passwdPath, uid)
 	}
-	defer f.Close()
-	if _, err := fmt.Fprintln(f, e.line()); err != nil {
+	_, err = fmt.Fprintln(f, e.line())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return passwdEntry{}, fmt.Errorf("adding uid %d to %s: %w", uid, passwdPath, err)
 	}
 	return e, nil
@@ -90,11 +93,11 @@ func ensureUser(passwdPath string, uid, gid int, home string) (passwdEntry, erro
 // no one else. If not, it names the first offender. An emptyDir (mode 0777) anywhere
 // above fails it: then StrictModes can only refuse every key.
 func strictModesOK(path string, uid int, home string) (bool, string) {
-	real, err := filepath.EvalSymlinks(path)
+	resolved, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return false, err.Error()
 	}
-	for p := real; ; p = filepath.Dir(p) {
+	for p := resolved; ; p = filepath.Dir(p) {
 		var st syscall.Stat_t
 		if err := syscall.Stat(p, &st); err != nil {
 			return false, err.Error()
@@ -102,7 +105,7 @@ func strictModesOK(path string, uid int, home string) (bool, string) {
 		if (st.Uid != 0 && int(st.Uid) != uid) || st.Mode&0o022 != 0 {
 			return false, fmt.Sprintf("%s (owner %d, mode %04o)", p, st.Uid, st.Mode&0o7777)
 		}
-		if p == "/" || (p != real && p == home) {
+		if p == "/" || (p != resolved && p == home) {
 			return true, ""
 		}
 	}

@@ -53,7 +53,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.CRDPoll <= 0 {
 		o.CRDPoll = time.Minute
 	}
-	if err := policiesv1.AddToScheme(mgr.GetScheme()); err != nil {
+	if err := policiesv1.Install(mgr.GetScheme()); err != nil {
 		return err
 	}
 	r := &Reconciler{

@@ -32,7 +32,7 @@ var (
 // TestMain starts a real kube-apiserver with the project's and policy-controller's CRDs but
 // not Kyverno's: the test installs it while the controller waits for it.
 func TestMain(m *testing.M) {
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, pcv1alpha1.AddToScheme, policiesv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, pcv1alpha1.AddToScheme, policiesv1.Install} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}

@@ -176,7 +176,9 @@ func startManager(t *testing.T, cfg *rest.Config) <-chan error {
 	go func() { stopped <- mgr.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		<-stopped
+		if err := <-stopped; err != nil {
+			t.Errorf("the manager stopped with an error: %v", err)
+		}
 	})
 	return stopped
 }

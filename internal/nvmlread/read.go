@@ -23,7 +23,7 @@ func Read(lib nvml.Interface) gpufacts.Facts {
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		return gpufacts.Unavailable("NVML init: " + describe(ret))
 	}
-	defer lib.Shutdown()
+	defer func() { _ = lib.Shutdown() }()
 
 	f := gpufacts.Facts{NVML: gpufacts.NVMLOK}
 	var ret nvml.Return

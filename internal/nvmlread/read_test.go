@@ -113,7 +113,7 @@ func TestReadMIGDeviceError(t *testing.T) {
 	s := nvmltest.Complete(dgxa100.New())
 	d := nvmltest.Device(s, 2)
 	nvmltest.WithMIGDevices(d, 2)
-	d.GetMigDeviceHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) { return nil, nvml.ERROR_UNKNOWN }
+	d.GetMigDeviceHandleByIndexFunc = func(int) (nvml.Device, nvml.Return) { return nil, nvml.ERROR_UNKNOWN }
 	f := nvmlread.Read(s)
 	g.Expect(f.GPUs[2].MIGDevices).To(BeNil())
 	g.Expect(f.Problems).To(ConsistOf("GPU 2: reading MIG device 0: ERROR_UNKNOWN"))
@@ -122,7 +122,7 @@ func TestReadMIGDeviceError(t *testing.T) {
 func TestReadUnhealthy(t *testing.T) {
 	cases := []struct {
 		name    string
-		break_  func(*server.Device)
+		breakIt func(*server.Device)
 		problem string
 	}{
 		{"uncorrectable ECC errors", func(d *server.Device) {
@@ -142,7 +142,7 @@ func TestReadUnhealthy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			s := nvmltest.Complete(dgxa100.New())
-			tc.break_(nvmltest.Device(s, 3))
+			tc.breakIt(nvmltest.Device(s, 3))
 			f := nvmlread.Read(s)
 			g.Expect(f.NVML).To(Equal(gpufacts.NVMLOK), "one bad GPU does not hide the node's other facts")
 			g.Expect(f.Healthy).To(BeFalse())

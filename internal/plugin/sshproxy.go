@@ -35,7 +35,7 @@ pod is not running yet it waits up to --pod-running-timeout, retrying with backo
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			s, err := openStream(conn, access.SSHPort, 0)
 			if err != nil {
 				return err

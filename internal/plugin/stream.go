@@ -23,7 +23,7 @@ func (c *clients) dialPod(pod *corev1.Pod) (streamhttp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	var dialer streamhttp.Dialer = spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+	dialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
 	websocket, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, c.config)
 	if err != nil {
 		return nil, err

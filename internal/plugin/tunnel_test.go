@@ -68,7 +68,7 @@ func (k *kubeletStub) forward(id string, data streamhttp.Stream) {
 		}
 		k.mu.Unlock()
 	}()
-	defer data.Close()
+	defer func() { _ = data.Close() }()
 	target, err := net.Dial("tcp", k.target)
 	if err != nil {
 		return

@@ -20,9 +20,10 @@ import (
 // State is a TCP socket state as the kernel numbers it (include/net/tcp_states.h).
 type State uint8
 
+// The states trainenv looks for.
 const (
-	Established State = 0x01
-	Listen      State = 0x0A
+	Established State = 0x01 // a connection in use
+	Listen      State = 0x0A // a listening socket
 )
 
 // Socket is one row of a TCP table.

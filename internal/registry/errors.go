@@ -41,10 +41,10 @@ func classify(err error) error {
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		switch {
-		case terr.StatusCode == http.StatusNotFound:
+		switch terr.StatusCode {
+		case http.StatusNotFound:
 			return &Error{Kind: KindNotFound, Err: err}
-		case terr.StatusCode == http.StatusUnauthorized, terr.StatusCode == http.StatusForbidden:
+		case http.StatusUnauthorized, http.StatusForbidden:
 			return &Error{Kind: KindUnauthorized, Err: err}
 		}
 		for _, d := range terr.Errors {

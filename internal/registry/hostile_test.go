@@ -44,7 +44,7 @@ func allocated(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-func hostileResolve(t *testing.T, reg *registrytest.Registry, timeout time.Duration) (error, time.Duration, uint64) {
+func hostileResolve(t *testing.T, reg *registrytest.Registry, timeout time.Duration) (time.Duration, uint64, error) {
 	t.Helper()
 	r := registry.NewResolver(nil, 16)
 	if timeout > 0 {
@@ -55,7 +55,7 @@ func hostileResolve(t *testing.T, reg *registrytest.Registry, timeout time.Durat
 	alloc := allocated(func() {
 		_, err = r.Resolve(context.Background(), registry.Request{Image: reg.Host + "/team/app:1", Platform: "linux/amd64"})
 	})
-	return err, time.Since(start), alloc
+	return time.Since(start), alloc, err
 }
 
 func TestHostileRegistries(t *testing.T) {
@@ -126,7 +126,7 @@ func TestHostileRegistries(t *testing.T) {
 			}
 		}, 0, "stopped after 10 redirects"},
 		{"slow loris: no answer", func(string) func(http.ResponseWriter, *http.Request) bool {
-			return func(w http.ResponseWriter, req *http.Request) bool {
+			return func(_ http.ResponseWriter, req *http.Request) bool {
 				if !strings.Contains(req.URL.Path, "/manifests/") {
 					return false
 				}
@@ -186,7 +186,7 @@ func TestHostileRegistries(t *testing.T) {
 			reg := registrytest.New(t)
 			digest := reg.Push("team/app", "1", registrytest.Image(t))
 			reg.Intercept(tc.hook(digest))
-			err, took, alloc := hostileResolve(t, reg, tc.timeout)
+			took, alloc, err := hostileResolve(t, reg, tc.timeout)
 			t.Logf("%v (in %s, %d MiB allocated)", err, took.Round(time.Millisecond), alloc>>20)
 			g.Expect(err).To(HaveOccurred())
 			want := tc.message

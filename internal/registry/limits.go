@@ -93,16 +93,16 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || req.Method == http.MethodHead {
 		return resp, err
 	}
-	what, max := "blob", t.l.MaxBlobBytes
+	what, limit := "blob", t.l.MaxBlobBytes
 	if strings.Contains(req.URL.Path, "/manifests/") || strings.Contains(req.URL.Path, "/referrers/") {
-		what, max = "manifest", t.l.MaxManifestBytes
+		what, limit = "manifest", t.l.MaxManifestBytes
 	}
-	if resp.ContentLength > max {
+	if resp.ContentLength > limit {
 		resp.Body.Close()
 		return nil, &LimitError{fmt.Sprintf("%s %s: the registry sent a %s of %d bytes, over trainenv's limit of %d",
-			req.Method, req.URL.Redacted(), what, resp.ContentLength, max)}
+			req.Method, req.URL.Redacted(), what, resp.ContentLength, limit)}
 	}
-	resp.Body = &limitedBody{rc: resp.Body, left: max, what: what, max: max, url: req.URL.Redacted()}
+	resp.Body = &limitedBody{rc: resp.Body, left: limit, what: what, max: limit, url: req.URL.Redacted()}
 	if resp.StatusCode == http.StatusOK && (attachmentTag.MatchString(req.URL.Path) || referrersIndex.MatchString(req.URL.Path)) {
 		return t.countAttachments(req, resp)
 	}

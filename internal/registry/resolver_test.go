@@ -15,7 +15,7 @@ import (
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 )
 
-func resolve(reg *registrytest.Registry, r *registry.Resolver, image, platform string, secrets ...corev1.Secret) (registry.Resolution, error) {
+func resolve(_ *registrytest.Registry, r *registry.Resolver, image, platform string, secrets ...corev1.Secret) (registry.Resolution, error) {
 	keychain, err := kauth.NewFromPullSecrets(context.Background(), secrets)
 	if err != nil {
 		return registry.Resolution{}, err

@@ -69,7 +69,7 @@ func Subset(s *server.Server, indices ...int) *server.Server {
 // WithMIGDevices enables MIG on d with n MIG devices visible (of up to 7 slots), as NVML
 // shows a MIG-enabled GPU to a container given n of its MIG devices.
 func WithMIGDevices(d *server.Device, n int) {
-	d.SetMigMode(nvml.DEVICE_MIG_ENABLE)
+	_, _ = d.SetMigMode(nvml.DEVICE_MIG_ENABLE)
 	d.GetMaxMigDeviceCountFunc = func() (int, nvml.Return) { return 7, nvml.SUCCESS }
 	d.GetMigDeviceHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) {
 		if i < 0 || i >= 7 {

@@ -82,7 +82,7 @@ func NonRoot(t testing.TB) User {
 		out, err := exec.Command("useradd", "--system", "--user-group", "--shell", "/bin/sh",
 			"--home-dir", "/nonexistent", "--no-create-home", testUserName).CombinedOutput()
 		if err != nil {
-			lastErr = fmt.Errorf("useradd: %v: %s", err, out)
+			lastErr = fmt.Errorf("useradd: %w: %s", err, out)
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
@@ -203,11 +203,12 @@ func Start(t testing.TB, cmd *exec.Cmd, port int) *Buffer {
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		// The exit status of a server told to stop says nothing: only wait for the exit.
 		select {
-		case <-done:
+		case <-done: //nolint:errcheck // see above
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-done //nolint:errcheck // see above
 		}
 		if t.Failed() {
 			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), out)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,6 +42,7 @@ func CountPings(addr, path string, header http.Header, until time.Time) (int, er
 	if err != nil {
 		return 0, err
 	}
+	resp.Body.Close() // a 101 has no body: the frames follow on r
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return 0, fmt.Errorf("websocket handshake: %s", resp.Status)
 	}
@@ -48,7 +50,7 @@ func CountPings(addr, path string, header http.Header, until time.Time) (int, er
 	for {
 		opcode, err := readFrame(r)
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				return pings, nil
 			}
 			return pings, err

@@ -15,12 +15,12 @@ import (
 
 	"github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
 	"github.com/go-openapi/strfmt"
-	"github.com/go-openapi/swag"
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	hashedrekord "github.com/sigstore/rekor/pkg/types/hashedrekord/v0.0.1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"k8s.io/utils/ptr"
 	"knative.dev/pkg/apis"
 )
 
@@ -94,8 +94,8 @@ func hashedRekord(t testing.TB, payload, sig, verifierPEM []byte) []byte {
 	sum := sha256.Sum256(payload)
 	entry := hashedrekord.V001Entry{HashedRekordObj: models.HashedrekordV001Schema{
 		Data: &models.HashedrekordV001SchemaData{Hash: &models.HashedrekordV001SchemaDataHash{
-			Algorithm: swag.String(models.HashedrekordV001SchemaDataHashAlgorithmSha256),
-			Value:     swag.String(hex.EncodeToString(sum[:])),
+			Algorithm: ptr.To(models.HashedrekordV001SchemaDataHashAlgorithmSha256),
+			Value:     ptr.To(hex.EncodeToString(sum[:])),
 		}},
 		Signature: &models.HashedrekordV001SchemaSignature{
 			Content:   strfmt.Base64(sig),

@@ -40,12 +40,13 @@ func TwinKey(t testing.TB, pub *ecdsa.PublicKey, digest, sig []byte) *ecdsa.Publ
 	u1.Mul(u1, rInv).Mod(u1, n)
 	u2 := new(big.Int).Mul(rs.S, rInv)
 	u2.Mod(u2, n)
-	gx, gy := curve.ScalarBaseMult(u1.Bytes())
+	gx, gy := curve.ScalarBaseMult(u1.Bytes()) //nolint:staticcheck // deprecated on purpose: see the doc comment
 	var twin *ecdsa.PublicKey
 	found := false
 	for _, ry := range []*big.Int{y, new(big.Int).Sub(p, y)} {
-		rx, ryy := curve.ScalarMult(x, ry, u2.Bytes())
-		qx, qy := curve.Add(gx, gy, rx, ryy)
+		rx, ryy := curve.ScalarMult(x, ry, u2.Bytes()) //nolint:staticcheck // deprecated on purpose: see the doc comment
+		qx, qy := curve.Add(gx, gy, rx, ryy)           //nolint:staticcheck // deprecated on purpose: see the doc comment
+		//nolint:staticcheck // a key from raw coordinates, as above
 		if q := (&ecdsa.PublicKey{Curve: curve, X: qx, Y: qy}); q.Equal(pub) {
 			found = true
 		} else {

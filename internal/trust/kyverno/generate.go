@@ -27,7 +27,8 @@ const (
 	SourceAnnotation = "trainenv.io/cluster-image-policy"
 	// ManagedByLabel is set to ManagedBy on every generated policy.
 	ManagedByLabel = "app.kubernetes.io/managed-by"
-	ManagedBy      = "trainenv"
+	// ManagedBy is the value of ManagedByLabel.
+	ManagedBy = "trainenv"
 )
 
 // Result is one generated policy and what of its source could not be expressed.

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	scheme := runtime.NewScheme()
-	if err := policiesv1.AddToScheme(scheme); err != nil {
+	if err := policiesv1.Install(scheme); err != nil {
 		panic(err)
 	}
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {

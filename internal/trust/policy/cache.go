@@ -23,8 +23,8 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-func newCache(max int, now func() time.Time) *cache {
-	return &cache{max: max, now: now, entries: map[string]cacheEntry{}}
+func newCache(size int, now func() time.Time) *cache {
+	return &cache{max: size, now: now, entries: map[string]cacheEntry{}}
 }
 
 func (c *cache) get(key string) (trust.Verdict, bool) {

@@ -57,7 +57,7 @@ func compile(ctx context.Context, src PolicySource, in *pcv1alpha1.ClusterImageP
 			c.warnings = append(c.warnings, w.Error())
 		}
 		if e := fe.Filter(apis.ErrorLevel); e != nil {
-			c.err = fmt.Errorf("%w %s: %v", errInvalid, in.Name, e)
+			c.err = fmt.Errorf("%w %s: %w", errInvalid, in.Name, e)
 			return c
 		}
 	}

@@ -259,9 +259,9 @@ func contains(ss []string, s string) bool {
 
 // clip keeps condition messages readable; the cosign errors repeat the reference a lot.
 func clip(s string) string {
-	const max = 2048
-	if len(s) <= max {
+	const limit = 2048
+	if len(s) <= limit {
 		return s
 	}
-	return s[:max] + "…"
+	return s[:limit] + "…"
 }

@@ -144,7 +144,7 @@ func TestHostileRegistryDuringVerification(t *testing.T) {
 			}
 		}, "stopped after 10 redirects"},
 		{"slow loris", false, func(sig string) func(http.ResponseWriter, *http.Request) bool {
-			return func(w http.ResponseWriter, req *http.Request) bool {
+			return func(_ http.ResponseWriter, req *http.Request) bool {
 				if req.URL.Path != sig {
 					return false
 				}
@@ -197,9 +197,9 @@ func TestSignatureNotMatchingItsDigest(t *testing.T) {
 		if !strings.Contains(req.URL.Path, "/blobs/") || req.Method != http.MethodGet || req.Header.Get("X-Real") != "" {
 			return false
 		}
-		real, _ := http.NewRequest(http.MethodGet, "http://"+reg.Host+req.URL.Path, nil)
-		real.Header.Set("X-Real", "1")
-		resp, err := http.DefaultClient.Do(real)
+		orig, _ := http.NewRequest(http.MethodGet, "http://"+reg.Host+req.URL.Path, nil)
+		orig.Header.Set("X-Real", "1")
+		resp, err := http.DefaultClient.Do(orig)
 		if err != nil {
 			return false
 		}

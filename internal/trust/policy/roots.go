@@ -28,7 +28,7 @@ func compileRoot(ctx context.Context, in *pcv1alpha1.TrustRoot) *compiledRoot {
 	tr.SetDefaults(ctx)
 	if fe := tr.Validate(ctx); fe != nil {
 		if e := fe.Filter(apis.ErrorLevel); e != nil {
-			r.err = fmt.Errorf("%w: TrustRoot %s: %v", errInvalid, in.Name, e)
+			r.err = fmt.Errorf("%w: TrustRoot %s: %w", errInvalid, in.Name, e)
 			return r
 		}
 	}

@@ -24,6 +24,8 @@ const DefaultSystemNamespace = "cosign-system"
 // ClusterImagePolicies come as v1alpha1, the CRD's storage version: listing it never calls
 // the CRD's conversion webhook, which only exists where policy-controller runs. v1beta1
 // objects are converted by policy-controller's own conversion (see FromV1beta1).
+//
+//nolint:revive // policy.PolicySource: "Source" alone would read as an image source beside registry.
 type PolicySource interface {
 	ClusterImagePolicies(ctx context.Context) ([]pcv1alpha1.ClusterImagePolicy, error)
 	TrustRoots(ctx context.Context) ([]pcv1alpha1.TrustRoot, error)
