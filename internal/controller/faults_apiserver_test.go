@@ -24,7 +24,7 @@ func TestAPIServerRestartUnderRunningManager(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("restart-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("restart-a100")
 	tm := startManager(t, f.ns)
 
 	before := f.create("before", reg.Host+"/team/pytorch:2.4")

@@ -31,7 +31,7 @@ func TestSecretsNeverReachLogsOrEvents(t *testing.T) {
 	const password = "pull-Secret-Value-7f3a9c"
 	reg.RequireBasicAuth("alice", password)
 	reg.Push("private/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("secrets-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("secrets-a100")
 	f.putSecret("secrets-keys", map[string]string{"authorized_keys": authorizedKey(t)})
 	tm := startManager(t, f.ns)
 

@@ -61,10 +61,10 @@ func WithPodCondition(t corev1.PodConditionType, s corev1.ConditionStatus, reaso
 }
 
 // WithWaitingContainer appends the status of a container waiting for reason.
-func WithWaitingContainer(container, reason string) PodModifier {
+func WithWaitingContainer(container, reason, message string) PodModifier {
 	return func(p *corev1.Pod) {
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
-			Name: container, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}},
+			Name: container, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}},
 		})
 	}
 }

@@ -49,3 +49,8 @@ func AsStored() ClusterImagePolicyModifier {
 		p.UID, p.Generation = types.UID("uid-"+p.Name), 1
 	}
 }
+
+// WithAuthorities sets spec.authorities to as.
+func WithAuthorities(as ...pcv1alpha1.Authority) ClusterImagePolicyModifier {
+	return func(p *pcv1alpha1.ClusterImagePolicy) { p.Spec.Authorities = as }
+}

@@ -92,3 +92,16 @@ func WithCondition(c metav1.Condition) TrainingEnvironmentModifier {
 		te.Status.Conditions = append(te.Status.Conditions, c)
 	}
 }
+
+// WithoutGPU removes spec.gpu: the environment runs on CPU.
+func WithoutGPU() TrainingEnvironmentModifier {
+	return func(te *trainenvv1.TrainingEnvironment) { te.Spec.GPU = nil }
+}
+
+// WithResources sets the CPU and memory the environment requests, e.g. "4" and "16Gi".
+func WithResources(cpu, memory string) TrainingEnvironmentModifier {
+	return func(te *trainenvv1.TrainingEnvironment) {
+		c, m := resource.MustParse(cpu), resource.MustParse(memory)
+		te.Spec.Resources = &trainenvv1.ResourcesSpec{CPU: &c, Memory: &m}
+	}
+}
