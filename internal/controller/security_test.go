@@ -99,6 +99,7 @@ func pemBody(data []byte) string {
 // what the code does with it (reads through the cache: get, list, watch; writes: create,
 // update, patch), listed here by hand next to the call sites they stand for.
 func TestManagerClusterRoleIsLeastPrivilege(t *testing.T) {
+	needEnv(t)
 	g := NewWithT(t)
 	used := map[string]sets.Set[string]{
 		// Reconcile reads it through the cache; patchStatus patches status once per pass.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +30,9 @@ import (
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
-// One real kube-apiserver and etcd for the package (envtest). The tests call Reconcile
-// directly with a fake clock, so every pass is deterministic; the API is real.
+// One real kube-apiserver and etcd for the package (envtest), started by the first test
+// that needs one (needEnv). The tests call Reconcile directly with a fake clock, so every
+// pass is deterministic; the API is real.
 var (
 	k8s       client.Client
 	envConfig *rest.Config
@@ -50,23 +52,35 @@ func TestMain(m *testing.M) {
 	if err := pcv1alpha1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	var err error
-	controlPlane, err = envtestutil.StartEnv()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		os.Exit(1)
-	}
-	cfg, stop := controlPlane.Config, controlPlane.Stop
-	envConfig = cfg
-	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		panic(err)
-	}
 	code := m.Run()
-	if err := stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	if controlPlane != nil {
+		if err := controlPlane.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
 	}
 	os.Exit(code)
+}
+
+var (
+	envOnce sync.Once
+	envErr  error
+)
+
+// needEnv starts the package's kube-apiserver and etcd on first use, so that a run of
+// only the client-free tests (go test -run 'TestSummarize|TestPodState') starts none.
+func needEnv(t testing.TB) {
+	t.Helper()
+	envOnce.Do(func() {
+		controlPlane, envErr = envtestutil.StartEnv()
+		if envErr != nil {
+			return
+		}
+		envConfig = controlPlane.Config
+		k8s, envErr = client.New(envConfig, client.Options{Scheme: scheme})
+	})
+	if envErr != nil {
+		t.Fatalf("starting envtest: %v", envErr)
+	}
 }
 
 func zapLevel() zapcoreLevel {
@@ -87,6 +101,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	needEnv(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		GenerateName: "te-",
