@@ -43,6 +43,8 @@ type Supervisor struct {
 	// Stop, when it delivers, stops everything; the string is the termination message.
 	Stop <-chan string
 	Log  io.Writer
+	// Started, when set, is told the PID of each service started.
+	Started func(pid int)
 }
 
 // stopping is why the supervisor is shutting its services down.
@@ -73,6 +75,9 @@ func (s *Supervisor) Run() int {
 		}
 		s.logf("started %s (pid %d): %s", svc.Name, pid, strings.Join(append([]string{svc.Path}, svc.Args...), " "))
 		r.running[pid] = svc
+		if s.Started != nil {
+			s.Started(pid)
+		}
 	}
 
 	reapTick := time.NewTicker(time.Second) // in case a SIGCHLD was coalesced away
