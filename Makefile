@@ -83,7 +83,7 @@ tidy: ## go mod tidy (the operator's module and the check modules under e2e/tool
 	cd e2e/tools/promcheck && go mod tidy
 
 .PHONY: verify
-verify: generate manifests helm-sync bundle docs fmt tidy vet ## Regenerate everything, then fail if the tree changed (stale generated code).
+verify: generate manifests helm-sync bundle docs fmt tidy vet lint ## Regenerate everything, then fail if the tree changed (stale generated code).
 	@if [ -n "$$(git status --porcelain)" ]; then \
 	  echo "make verify: the tree is dirty after regenerating; commit the result:"; \
 	  git status --porcelain; git --no-pager diff --stat; exit 1; \
@@ -143,6 +143,18 @@ test-tools: helm ## Validate the OLM bundle (operator-framework validators) and 
 	cd e2e/tools/bundlecheck && go test ./... -count=1
 	cd e2e/tools/promcheck && HELM="$(HELM)" go test ./... -count=1
 
+##@ Lint
+
+.PHONY: lint
+lint: lint-shell ## Run every linter; make verify runs this too.
+
+# Every shell script: the tracked *.sh files and the files whose #! line names a shell.
+.PHONY: lint-shell
+lint-shell: shellcheck ## shellcheck every shell script (settings in .shellcheckrc).
+	@scripts=$$(git ls-files -z | xargs -0 awk 'FNR == 1 { if (FILENAME ~ /\.sh$$/ || /^#!.*[\/ ](ba|da|k)?sh( |$$)/) print FILENAME; nextfile }'); \
+	echo "shellcheck $$(shellcheck --version | awk '/^version:/ {print $$2}'): $$(wc -w <<<"$$scripts") scripts"; \
+	shellcheck $$scripts
+
 ##@ Local cluster (no Docker, no cluster of your own)
 
 DEV_STATE := $(BIN)/dev
@@ -189,10 +201,16 @@ ACCESS_PACKAGES := openssh-server openssh-client ssh-audit jupyter-server
 .PHONY: access-tools
 access-tools: ## Install sshd, ssh, ssh-audit and the Jupyter server (Debian packages) if missing.
 	@missing=""; \
-	for p in $(ACCESS_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	for p in $(ACCESS_PACKAGES); do grep -q "ok installed" <<<"$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" || missing="$$missing $$p"; done; \
 	[ -z "$$missing" ] || { \
 	  echo "installing the Debian packages$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
+
+.PHONY: shellcheck
+shellcheck: ## Install shellcheck (Debian package) if missing.
+	@command -v shellcheck >/dev/null || { \
+	  echo "installing the shellcheck package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
 
 .PHONY: python3
 python3: ## Install python3 (Debian package) if missing: the preflight's torch check script is tested with it.

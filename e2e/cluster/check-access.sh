@@ -16,6 +16,8 @@
 set -euo pipefail
 state=$1 bin_dir=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=e2e/cluster/lib.sh
+. "$root/e2e/cluster/lib.sh"
 # shellcheck source=/dev/null
 . "$state/env"
 export PATH="$root/bin:$PATH"
@@ -39,14 +41,6 @@ fail() {
   exit 1
 }
 ok() { passed=$((passed + 1)); echo "e2e access: ok: $*"; }
-# eventually SECONDS CMD...: retries CMD until it succeeds.
-eventually() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.5
-  done
-}
 
 # --- the environment --------------------------------------------------------------------
 ssh-keygen -q -t ed25519 -N '' -C e2e -f "$work/id_ed25519"
@@ -168,7 +162,6 @@ start_sshd
 check_connect "after sshd restarted"
 
 reconnected() { [ "$(connected)" -gt "$before" ]; }
-stopped() { ! kill -0 "$1" 2>/dev/null; }
 replaced() {
   local now
   now=$(kubectl -n "$ns" get pod "$te-0" -o jsonpath='{.metadata.uid}/{.status.phase}' 2>/dev/null) &&
@@ -178,7 +171,7 @@ replaced() {
 before=$(connected)
 kwok_pid=$(cat "$state/pids/kwok.pid")
 kill "$kwok_pid"
-eventually 30 stopped "$kwok_pid" || fail "kwok did not stop"
+eventually 30 exited "$kwok_pid" || fail "kwok did not stop"
 "$root/e2e/cluster/up.sh" "$bin_dir" "$state" >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "restarting kwok"; }
 back=$(date +%s%N)
 eventually 60 reconnected || fail "connect did not reconnect after the port-forward server restarted"

@@ -6,6 +6,8 @@
 # usage: down.sh [STATE_DIR] [--purge]     (STATE_DIR defaults to bin/dev)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=e2e/cluster/lib.sh
+. "$root/e2e/cluster/lib.sh"
 state=$root/bin/dev purge=false
 for a in "$@"; do
   case $a in
@@ -15,19 +17,6 @@ for a in "$@"; do
   esac
 done
 pids=$state/pids
-
-# alive PID: an exited process stays a zombie until init reaps it, so ask ps, not `kill -0`.
-alive() {
-  local stat
-  stat=$(ps -o stat= -p "$1") && [[ $stat != Z* ]]
-}
-# ours FILE: the pid in FILE is alive and started before FILE was written, so it is not an
-# unrelated process that got the same pid after a reboot.
-ours() {
-  local stat etimes
-  read -r stat etimes < <(ps -o stat=,etimes= -p "$(cat "$1")") || return 1
-  [[ $stat != Z* ]] && (($(date +%s) - etimes <= $(stat -c %Y "$1") + 1))
-}
 
 # Clients before servers, etcd last, so nothing logs a storm of connection errors.
 order=(manager kwok kube-scheduler kube-controller-manager kube-apiserver registry etcd)
@@ -40,16 +29,7 @@ done
 for n in "${order[@]}"; do [ -e "$pids/$n.pid" ] && names+=("$n"); done
 
 for n in "${names[@]}"; do
-  pid=$(cat "$pids/$n.pid")
-  if ours "$pids/$n.pid" && kill "$pid" 2>/dev/null; then
-    # Up to 10 s to exit cleanly (etcd flushes), then force.
-    for _ in $(seq 50); do alive "$pid" || break; sleep 0.2; done
-    if alive "$pid"; then
-      echo "$n (pid $pid) did not stop; killing it" >&2
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    echo "stopped $n"
-  fi
+  if stop "$n" "$pids/$n.pid"; then echo "stopped $n"; fi
   rm -f "$pids/$n.pid"
 done
 

@@ -8,6 +8,8 @@
 set -euo pipefail
 manager=$1; state=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=e2e/cluster/lib.sh
+. "$root/e2e/cluster/lib.sh"
 pids=$state/pids logs=$state/logs
 mkdir -p "$pids" "$logs"
 metrics_port=${TRAINENV_METRICS_PORT:-18080}
@@ -23,23 +25,17 @@ kubectl wait --for condition=Established --timeout=60s crd/trainingenvironments.
   crd/clusterimagepolicies.policy.sigstore.dev crd/trustroots.policy.sigstore.dev >/dev/null
 
 # (Re)start the manager so that a rebuilt binary takes effect.
-if [ -f "$pids/manager.pid" ] && kill -0 "$(cat "$pids/manager.pid")" 2>/dev/null; then
-  kill "$(cat "$pids/manager.pid")"
-  sleep 1
-fi
+stop manager "$pids/manager.pid" || true
 # The sample image is not signed and no ClusterImagePolicy covers it: for this development
 # cluster only, let it run unverified (status shows Verified=Unknown, UnmatchedAllowed).
 # Plain HTTP metrics on loopback: a development cluster has no Prometheus to authorize.
-nohup "$manager" --metrics-bind-address=127.0.0.1:$metrics_port --metrics-secure=false \
-  --health-probe-bind-address=127.0.0.1:$probe_port \
+nohup "$manager" --metrics-bind-address="127.0.0.1:$metrics_port" --metrics-secure=false \
+  --health-probe-bind-address="127.0.0.1:$probe_port" \
   --allow-unmatched-images \
   >"$logs/manager.log" 2>&1 &
 echo $! >"$pids/manager.pid"
-for _ in $(seq 60); do
-  curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null 2>&1 && break
-  sleep 1
-done
-curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null || { echo "the manager did not become ready; see $logs/manager.log" >&2; exit 1; }
+eventually 60 curl -fsS --max-time 2 "http://127.0.0.1:$probe_port/readyz" ||
+  { echo "the manager did not become ready; see $logs/manager.log" >&2; exit 1; }
 
 # The samples name the default registry port; point them at this cluster's registry.
 kubectl kustomize "$root/config/samples" | sed "s#127.0.0.1:5001/#$TRAINENV_DEV_REGISTRY/#" | kubectl apply -f - >/dev/null

@@ -22,6 +22,8 @@ set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BIN_DIR [STATE_DIR]" >&2; exit 2; }
 [ -d "$1" ] || { echo "error: BIN_DIR $1 does not exist; fill it with e2e/tools/build-*.sh" >&2; exit 1; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=e2e/cluster/lib.sh
+. "$root/e2e/cluster/lib.sh"
 bin_dir=$(cd "$1" && pwd)
 mkdir -p "${2:-$root/bin/dev}"
 state=$(cd "${2:-$root/bin/dev}" && pwd)
@@ -55,15 +57,8 @@ tool() {
 kubectl=$(tool kubectl)
 kc() { "$kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
 
-# running NAME: true if the process in pids/NAME.pid is alive and started before that file
-# was written (after a reboot the pid may belong to something else). An exited process stays
-# a zombie until init reaps it, so ask ps rather than `kill -0`.
-running() {
-  local f=$pids/$1.pid stat etimes
-  [ -s "$f" ] || return 1
-  read -r stat etimes < <(ps -o stat=,etimes= -p "$(cat "$f")") || return 1
-  [[ $stat != Z* ]] && (($(date +%s) - etimes <= $(stat -c %Y "$f") + 1))
-}
+# running NAME: the process in pids/NAME.pid is alive and ours (lib.sh).
+running() { ours "$pids/$1.pid"; }
 
 port_open() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -160,8 +155,10 @@ for c in controller-manager scheduler kwok; do kubeconfig "$c" "$pki/$c.kubeconf
 etcd=$(tool etcd)
 etcd_flags=()
 # Losing the last writes of a throwaway dev cluster on a crash is fine; fsync on every
-# write is what makes etcd slow on small disks. Debian's etcd 3.4 lacks the flag.
-"$etcd" --help 2>&1 | grep -q -- --unsafe-no-fsync && etcd_flags+=(--unsafe-no-fsync)
+# write is what makes etcd slow on small disks. Debian's etcd 3.4 lacks the flag. (Not
+# `etcd --help | grep -q`: under pipefail, grep exiting at the first match can kill etcd
+# with SIGPIPE and fail the pipeline.)
+grep -q -- --unsafe-no-fsync <<<"$("$etcd" --help 2>&1)" && etcd_flags+=(--unsafe-no-fsync)
 launch etcd "$etcd_port" "$etcd" --name trainenv-dev --data-dir "$state/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
@@ -336,11 +333,8 @@ done
 say "nodes Ready"
 
 # Pods can be created in a namespace only once its default ServiceAccount exists.
-deadline=$((SECONDS + timeout))
-until kc get serviceaccount default -n default >/dev/null 2>&1; do
-  [ $SECONDS -lt $deadline ] || die "no default ServiceAccount; see $logs/kube-controller-manager.log"
-  sleep 0.5
-done
+eventually "$timeout" kc get serviceaccount default -n default ||
+  die "no default ServiceAccount; see $logs/kube-controller-manager.log"
 
 # --- sample images ----------------------------------------------------------------------
 repo=trainenv/pytorch-cuda
