@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // Condition types and their reasons, declared together. Every condition is positive
 // polarity: True is good. Reasons are stable CamelCase words that tools may match on;
 // messages are for people and say what to do.
@@ -48,14 +50,71 @@ const (
 
 const (
 	// ConditionVerified is True when the pinned digest passed the cluster's trust policy.
+	// The workload runs only when it is True, or Unknown with one of the reasons that an
+	// explicit operator setting allows (see VerifiedAllowsRun).
 	ConditionVerified = "Verified"
 
+	// ReasonVerified: every matching policy passed (Status True).
+	ReasonVerified = "Verified"
+	// ReasonVerifiedWithWarnings: every enforcing policy passed, and one or more policies in
+	// warn mode failed; the digest is allowed and the message names the failures (Status True).
+	ReasonVerifiedWithWarnings = "VerifiedWithWarnings"
 	// ReasonVerificationNotEnforced: this operator build does not verify signatures; the
-	// image is pinned but its origin is not proven (status Unknown, never True).
+	// image is pinned but its origin is not proven (Status Unknown, never True; allowed to run).
 	ReasonVerificationNotEnforced = "VerificationNotEnforced"
-	// ReasonWaitingForImage: nothing to verify until the image is resolved.
+	// ReasonUnmatchedAllowed: no policy covers the image, and the operator runs with
+	// unmatched images allowed (a development setting). Status Unknown: nothing was proven
+	// (allowed to run).
+	ReasonUnmatchedAllowed = "UnmatchedAllowed"
+	// ReasonWaitingForImage: nothing to verify until the image is resolved (Status Unknown).
 	ReasonWaitingForImage = "WaitingForImage"
+	// ReasonNoMatchingPolicy: no ClusterImagePolicy covers the image, so it is not trusted
+	// (fail closed, Status False).
+	ReasonNoMatchingPolicy = "NoMatchingPolicy"
+	// ReasonNoSignature: the digest carries no signature at all (Status False).
+	ReasonNoSignature = "NoSignature"
+	// ReasonUntrustedSigner: the digest is signed, but by no key or identity that the
+	// policy trusts (Status False).
+	ReasonUntrustedSigner = "UntrustedSigner"
+	// ReasonAttestationMissing: the policy requires an attestation (e.g. SLSA provenance)
+	// that is absent or not signed by a trusted authority (Status False).
+	ReasonAttestationMissing = "AttestationMissing"
+	// ReasonAttestationPolicyFailed: the attestation is present and trusted, but its
+	// content fails the policy's CUE or Rego check (Status False).
+	ReasonAttestationPolicyFailed = "AttestationPolicyFailed"
+	// ReasonPolicyDenied: a static "fail" authority or the policy-level CUE/Rego check
+	// rejected the digest (Status False).
+	ReasonPolicyDenied = "PolicyDenied"
+	// ReasonInvalidPolicy: a matching ClusterImagePolicy (or a TrustRoot, Secret or
+	// ConfigMap it references) is invalid or unsupported, so the digest cannot be verified
+	// (fail closed, Status False). Fix the policy.
+	ReasonInvalidPolicy = "InvalidPolicy"
+	// ReasonPolicyUnavailable: the policies (or a TUF-backed TrustRoot) could not be read;
+	// retried with backoff (Status Unknown).
+	ReasonPolicyUnavailable = "PolicyUnavailable"
+	// ReasonVerificationFailed: verification failed in a way not named above (Status False),
+	// or an error without a reason of its own (Status Unknown, retried).
+	//
+	// The registry reasons of ImageResolved also serve Verified: ReasonRegistryUnavailable
+	// (the registry or transparency log could not be reached) and ReasonRegistryUnauthorized
+	// (the registry refused the credentials while reading signatures), both Status Unknown
+	// and retried with backoff.
+	ReasonVerificationFailed = "VerificationFailed"
 )
+
+// VerifiedAllowsRun is the one rule of whether a workload may run the pinned digest, given
+// its Verified condition: when it is True, or Unknown for a reason that an explicit
+// operator setting allows (verification not enforced, unmatched images allowed). Every
+// other Unknown (waiting, registry down) and every False keeps the workload from starting.
+func VerifiedAllowsRun(status metav1.ConditionStatus, reason string) bool {
+	switch status {
+	case metav1.ConditionTrue:
+		return true
+	case metav1.ConditionUnknown:
+		return reason == ReasonVerificationNotEnforced || reason == ReasonUnmatchedAllowed
+	}
+	return false
+}
 
 const (
 	// ConditionCompatible is True when some node can run the environment: enough GPUs of

@@ -21,8 +21,13 @@ var root = filepath.Join("..", "..")
 // (api/v1alpha1 declares each condition with its reasons).
 var reasonSources = []struct{ file, section string }{
 	{"api/v1alpha1/condition_types.go", ""},
-	{"internal/trust/reasons.go", "Verified"},
 	{"internal/nodeagent/agent.go", "Node"},
+}
+
+// sharedReasons are reasons declared with one condition that another condition uses too,
+// by section: the registry failures of ImageResolved also hold Verified Unknown.
+var sharedReasons = map[string][]string{
+	"Verified": {"ReasonRegistryUnavailable", "ReasonRegistryUnauthorized"},
 }
 
 // declaredReasons returns, per section, the reasons the code declares (constant name by
@@ -67,6 +72,15 @@ func declaredReasons(t *testing.T) map[string]map[string]string {
 				}
 				out[section][v] = name
 			}
+		}
+	}
+	for section, names := range sharedReasons {
+		for _, name := range names {
+			v, ok := api[name]
+			if !ok {
+				t.Fatalf("shared reason %s is not an api/v1alpha1 constant", name)
+			}
+			out[section][v] = name
 		}
 	}
 	if len(out) < 5 {

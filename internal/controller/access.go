@@ -97,16 +97,14 @@ func (r *TrainingEnvironmentReconciler) readAuthorizedKeys(ctx context.Context, 
 	fingerprints, err := access.ParseAuthorizedKeys(data)
 	if err != nil {
 		msg := fmt.Sprintf("key %q of Secret %s is not a valid authorized_keys file: %v; fix the Secret (one OpenSSH public key per line)", ref.Key, ref.Name, err)
-		if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonInvalidAuthorizedKeys, msg) {
-			r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonInvalidAuthorizedKeys, "CheckAccess", "%s", msg)
-		}
 		return nil, reconcileerror.NewStalled(trainenvv1.ReasonInvalidAuthorizedKeys, "%s", msg)
 	}
 	return fingerprints, nil
 }
 
 // userSecretKey reads a key of a Secret the user manages. A missing Secret or key is
-// waited for, with the condition saying what to create.
+// waited for; the error's reason and message say what to create (the workload step puts
+// them in WorkloadReady).
 func (r *TrainingEnvironmentReconciler) userSecretKey(ctx context.Context, te *trainenvv1.TrainingEnvironment, ref trainenvv1.SecretKeyReference, reason, what, field string) ([]byte, error) {
 	var s corev1.Secret
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: ref.Name}, &s)
@@ -121,9 +119,6 @@ func (r *TrainingEnvironmentReconciler) userSecretKey(ctx context.Context, te *t
 		msg = fmt.Sprintf("Secret %q has no key %q holding %s; add it or fix %s", ref.Name, ref.Key, what, field)
 	default:
 		return data, nil
-	}
-	if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, reason, msg) {
-		r.event(te, corev1.EventTypeWarning, reason, "CheckAccess", "%s", msg)
 	}
 	return nil, reconcileerror.NewWaiting(accessSecretRetry, reason, "%s", msg)
 }
@@ -159,7 +154,7 @@ func (r *TrainingEnvironmentReconciler) ensureOwnedSecret(ctx context.Context, t
 	if err := r.Create(ctx, s, FieldOwner); err != nil {
 		return nil, err
 	}
-	r.event(te, corev1.EventTypeNormal, "CreatedSecret", "Create", "created Secret %s", name)
+	r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonCreatedSecret, "Create", "created Secret %s", name)
 	return s, nil
 }
 

@@ -8,8 +8,21 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
-	"github.com/trainenv/trainenv/internal/trust"
 )
+
+// Who writes each condition: one setter per condition type, the only call of setCondition
+// for that type, called only from its step's file(s). `grep -n 'setWorkloadReady(' *.go`
+// (or setImageResolved, setVerified, setCompatible, setReady) lists every writer;
+// TestOneWriterPerCondition keeps it so.
+//
+//	condition      setter            step (file)
+//	ImageResolved  setImageResolved  resolve (resolve.go), incl. a FollowTag candidate refused
+//	Verified       setVerified       verify (verify.go)
+//	Compatible     setCompatible     checkCompatibility (compatible.go)
+//	WorkloadReady  setWorkloadReady  ensureWorkload (workload.go), incl. onVerificationLoss
+//	Ready          setReady          summarize (conditions.go), from the others
+//
+// Steps that did not run in a pass mark their conditions as waiting (runSteps).
 
 // setCondition sets a condition for the current generation and reports whether its status,
 // reason or message changed (callers emit events only then, so nothing repeats).
@@ -22,26 +35,11 @@ func setCondition(te *trainenvv1.TrainingEnvironment, condType string, status me
 	return changed
 }
 
-// setConditionIfAbsent sets a condition only if it was never set: a step that did not run
-// this pass leaves what an earlier pass observed (e.g. a running workload) in place.
-func setConditionIfAbsent(te *trainenvv1.TrainingEnvironment, condType string, status metav1.ConditionStatus, reason, message string) {
-	if meta.FindStatusCondition(te.Status.Conditions, condType) == nil {
-		setCondition(te, condType, status, reason, message)
-	}
-}
-
-// allowedUnverified are the Verified=Unknown reasons under which the operator still runs
-// the image, by an explicit operator setting; the message says so loudly.
-var allowedUnverified = map[string]bool{
-	trainenvv1.ReasonVerificationNotEnforced: true,
-	trust.ReasonUnmatchedAllowed:             true,
-}
-
 // summarize sets Ready and the phase from the other conditions and the pass's outcome.
 func summarize(te *trainenvv1.TrainingEnvironment, passErr error) {
 	for _, t := range []string{trainenvv1.ConditionImageResolved, trainenvv1.ConditionVerified, trainenvv1.ConditionCompatible} {
 		c := meta.FindStatusCondition(te.Status.Conditions, t)
-		if c == nil || c.Status == metav1.ConditionFalse || (c.Status == metav1.ConditionUnknown && !allowedUnverified[c.Reason]) {
+		if c == nil || (c.Status != metav1.ConditionTrue && (t != trainenvv1.ConditionVerified || !trainenvv1.VerifiedAllowsRun(c.Status, c.Reason))) {
 			notReady(te, c, t, passErr)
 			return
 		}
@@ -50,14 +48,14 @@ func summarize(te *trainenvv1.TrainingEnvironment, passErr error) {
 	switch {
 	case w != nil && w.Reason == trainenvv1.ReasonWorkloadSuspended:
 		te.Status.Phase = trainenvv1.PhaseSuspended
-		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonSuspended,
+		setReady(te, metav1.ConditionTrue, trainenvv1.ReasonSuspended,
 			"suspended as asked: GPUs are free and the workspace is kept; set spec.suspend to false to resume")
 	case w != nil && w.Reason == trainenvv1.ReasonIdleSuspended:
 		te.Status.Phase = trainenvv1.PhaseSuspended
-		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonIdleSuspended, w.Message)
+		setReady(te, metav1.ConditionTrue, trainenvv1.ReasonIdleSuspended, w.Message)
 	case w != nil && w.Status == metav1.ConditionTrue:
 		te.Status.Phase = trainenvv1.PhaseRunning
-		setCondition(te, trainenvv1.ConditionReady, metav1.ConditionTrue, trainenvv1.ReasonReady,
+		setReady(te, metav1.ConditionTrue, trainenvv1.ReasonReady,
 			fmt.Sprintf("running %s on node %s", te.Status.Image.Resolved, te.Status.NodeName))
 	default:
 		notReady(te, w, trainenvv1.ConditionWorkloadReady, passErr)
@@ -92,5 +90,10 @@ func notReady(te *trainenvv1.TrainingEnvironment, blocking *metav1.Condition, co
 	default:
 		te.Status.Phase = trainenvv1.PhasePending
 	}
-	setCondition(te, trainenvv1.ConditionReady, metav1.ConditionFalse, reason, message)
+	setReady(te, metav1.ConditionFalse, reason, message)
+}
+
+// setReady is the only writer of the Ready condition.
+func setReady(te *trainenvv1.TrainingEnvironment, status metav1.ConditionStatus, reason, message string) bool {
+	return setCondition(te, trainenvv1.ConditionReady, status, reason, message)
 }

@@ -15,7 +15,6 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
-	"github.com/trainenv/trainenv/internal/trust"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 )
 
@@ -61,7 +60,7 @@ func TestRegistryKilledWhileVerifyingThenRestarted(t *testing.T) {
 	g.Expect(k8s.Update(f.ctx, cip)).To(Succeed())
 
 	eventually(func() *trainenvv1.TrainingEnvironment { return f.get(running) }).Should(
-		haveCondition(trainenvv1.ConditionVerified, metav1.ConditionUnknown, trust.ReasonRegistryUnavailable))
+		haveCondition(trainenvv1.ConditionVerified, metav1.ConditionUnknown, trainenvv1.ReasonRegistryUnavailable))
 	for _, te := range envs {
 		eventually(func() *trainenvv1.TrainingEnvironment { return f.get(te) }).Should(
 			haveCondition(trainenvv1.ConditionImageResolved, metav1.ConditionFalse, trainenvv1.ReasonRegistryUnavailable))
@@ -75,11 +74,11 @@ func TestRegistryKilledWhileVerifyingThenRestarted(t *testing.T) {
 
 	k.reg.Restart()
 	eventually(func() *trainenvv1.TrainingEnvironment { return f.get(running) }).Should(
-		haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified))
+		haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trainenvv1.ReasonVerified))
 	for _, te := range envs {
-		status, reason := metav1.ConditionTrue, trust.ReasonVerified
+		status, reason := metav1.ConditionTrue, trainenvv1.ReasonVerified
 		if te.Name == "unsigned" {
-			status, reason = metav1.ConditionFalse, trust.ReasonNoSignature
+			status, reason = metav1.ConditionFalse, trainenvv1.ReasonNoSignature
 		}
 		eventually(func() *trainenvv1.TrainingEnvironment { return f.get(te) }).Should(
 			haveCondition(trainenvv1.ConditionVerified, status, reason))
@@ -91,7 +90,7 @@ func TestRegistryKilledWhileVerifyingThenRestarted(t *testing.T) {
 	g.Expect(list.Items).To(HaveLen(3))
 	for _, sts := range list.Items {
 		te := f.get(&trainenvv1.TrainingEnvironment{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: sts.Name}})
-		g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified))
+		g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trainenvv1.ReasonVerified))
 		g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(Equal(te.Status.Verification.Digest))
 	}
 	_, err = f.statefulSet(&trainenvv1.TrainingEnvironment{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "unsigned"}})

@@ -17,7 +17,6 @@ import (
 	"github.com/trainenv/trainenv/internal/controller"
 	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
-	"github.com/trainenv/trainenv/internal/trust"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 )
 
@@ -116,7 +115,7 @@ func TestPolicyEditedToRejectRunningImage(t *testing.T) {
 	g.Expect(k8s.Update(f.ctx, cip)).To(Succeed())
 
 	eventually(func() *trainenvv1.TrainingEnvironment { return f.get(te) }).Should(
-		haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonUntrustedSigner))
+		haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner))
 	g.Expect(condition(f.get(te), trainenvv1.ConditionVerified).Message).To(ContainSubstring("the running workload is KEPT"))
 	eventually(func() []string {
 		var list eventsv1.EventList
@@ -128,7 +127,7 @@ func TestPolicyEditedToRejectRunningImage(t *testing.T) {
 			}
 		}
 		return warnings
-	}).Should(ContainElement(trust.ReasonUntrustedSigner))
+	}).Should(ContainElement(trainenvv1.ReasonUntrustedSigner))
 	now, err := f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(now.ResourceVersion).To(Equal(sts.ResourceVersion), "kept: the StatefulSet is not written to")

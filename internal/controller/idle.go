@@ -33,7 +33,8 @@ func idleSuspended(te *trainenvv1.TrainingEnvironment) bool {
 
 // updateIdleSuspension records a new idle exit of the environment's entrypoint, then ends
 // the suspension if something asks for that; both before the workload is rendered.
-func (r *TrainingEnvironmentReconciler) updateIdleSuspension(ctx context.Context, te *trainenvv1.TrainingEnvironment) error {
+func (r *TrainingEnvironmentReconciler) updateIdleSuspension(ctx context.Context, p *pass) error {
+	te := p.te
 	if !idleSuspended(te) && !te.Spec.Suspend && te.Spec.IdleSuspend != nil {
 		pod := &corev1.Pod{}
 		err := r.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: workload.PodName(te)}, pod)

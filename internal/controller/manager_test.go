@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
-	"github.com/trainenv/trainenv/internal/controller"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 )
 
@@ -62,5 +61,5 @@ func TestManagerWatchesDriveTheEnvironment(t *testing.T) {
 			}
 		}
 		return reasons
-	}, 20*time.Second, 200*time.Millisecond).Should(ContainElements(trainenvv1.ReasonNoGPUNodes, trainenvv1.ReasonResolved, controller.ReasonCreatedWorkload, "CreatedPersistentVolumeClaim"))
+	}, 20*time.Second, 200*time.Millisecond).Should(ContainElements(trainenvv1.ReasonNoGPUNodes, trainenvv1.ReasonResolved, trainenvv1.ReasonCreatedWorkload, trainenvv1.ReasonCreatedPersistentVolumeClaim))
 }

@@ -17,9 +17,9 @@ import (
 func countVerification(v trust.Verdict, err error) {
 	reason := v.Reason
 	if reason == "" {
-		reason = trust.ReasonVerificationFailed
+		reason = trainenvv1.ReasonVerificationFailed
 	}
-	metrics.Verifications.WithLabelValues(metrics.Result(v.Allowed, err), reason).Inc()
+	metrics.Verifications.WithLabelValues(metrics.Result(v.Allowed(), err), reason).Inc()
 }
 
 // countCompatibility counts one decision of the compatibility check.

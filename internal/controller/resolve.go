@@ -37,7 +37,7 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 	p.keychain = r.keychain(ctx, te)
 	ref, err := registry.ParseReference(te.Spec.Image)
 	if err != nil {
-		setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionFalse, trainenvv1.ReasonInvalidReference,
+		setImageResolved(te, metav1.ConditionFalse, trainenvv1.ReasonInvalidReference,
 			fmt.Sprintf("%v; fix spec.image", err))
 		return reconcileerror.NewStalled(trainenvv1.ReasonInvalidReference, "%v", err)
 	}
@@ -94,13 +94,13 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 				"tag %s moved to %s; the environment stays on %s (updatePolicy Pinned)", te.Spec.Image, res.TargetDigest, pinned.Digest)
 		}
 		pinned.LatestDigest = res.TargetDigest
-		setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonTagMoved, fmt.Sprintf(
+		setImageResolved(te, metav1.ConditionTrue, trainenvv1.ReasonTagMoved, fmt.Sprintf(
 			"tag %s now points at %s; this environment stays pinned to %s because updatePolicy is Pinned. "+
 				"To move to the new image, set updatePolicy: FollowTag or recreate the environment",
 			te.Spec.Image, res.TargetDigest, pinned.Digest))
 	default:
 		pinned.LatestDigest = ""
-		setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
+		setImageResolved(te, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
 	}
 	p.pinned = te.Status.Image.Resolved
 	return nil
@@ -121,7 +121,7 @@ func (r *TrainingEnvironmentReconciler) pin(p *pass, res registry.Resolution) {
 		CUDARequirements: imageRequirements(res.Config.Env),
 	}
 	te.Status.ShortDigest = registry.ShortDigest(res.Digest)
-	setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
+	setImageResolved(te, metav1.ConditionTrue, trainenvv1.ReasonResolved, resolvedMessage(te))
 	p.pinNote = fmt.Sprintf("pinned %s to %s", te.Spec.Image, res.Pinned())
 }
 
@@ -178,13 +178,42 @@ func (r *TrainingEnvironmentReconciler) resolveFailed(ctx context.Context, p *pa
 		trainenvv1.ReasonPlatformNotFound:     "set spec.platform to one the image provides",
 	}[reason]
 	msg := fmt.Sprintf("resolving %s: %v (%s)", te.Spec.Image, err, hint)
-	if changed := setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionFalse, reason, msg); changed {
+	if changed := setImageResolved(te, metav1.ConditionFalse, reason, msg); changed {
 		r.event(te, corev1.EventTypeWarning, reason, "Resolve", "%s", msg)
 	}
 	if reason == trainenvv1.ReasonPlatformNotFound {
 		return reconcileerror.NewStalled(reason, "%s", msg)
 	}
 	return fmt.Errorf("%s", msg)
+}
+
+// pinIfVerified pins the tag's new digest (FollowTag) if it is verified, or reports in
+// ImageResolved that it was refused and keeps the running digest. The verify step calls it
+// before it verifies the pinned digest.
+func (r *TrainingEnvironmentReconciler) pinIfVerified(ctx context.Context, p *pass) error {
+	te, cand := p.te, *p.candidate
+	verdict, err := r.verify(ctx, p, cand.Pinned())
+	if err != nil {
+		return err
+	}
+	if verdict.Allowed() {
+		r.pin(p, cand)
+		p.pinned = te.Status.Image.Resolved
+		return nil
+	}
+	msg := fmt.Sprintf("tag %s moved to %s, which failed verification (%s: %s); the environment stays on %s",
+		te.Spec.Image, cand.TargetDigest, verdict.Reason, verdict.Message, te.Status.Image.Digest)
+	if te.Status.Image.LatestDigest != cand.TargetDigest {
+		r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonTagMoved, "Verify", "%s", msg)
+	}
+	te.Status.Image.LatestDigest = cand.TargetDigest
+	setImageResolved(te, metav1.ConditionTrue, trainenvv1.ReasonTagMoved, msg)
+	return nil
+}
+
+// setImageResolved is the only writer of the ImageResolved condition.
+func setImageResolved(te *trainenvv1.TrainingEnvironment, status metav1.ConditionStatus, reason, message string) bool {
+	return setCondition(te, trainenvv1.ConditionImageResolved, status, reason, message)
 }
 
 // untilTagCheck returns how long until the tag is due to be looked up again (0: now).
@@ -235,7 +264,7 @@ func (r *TrainingEnvironmentReconciler) pullSecrets(ctx context.Context, te *tra
 		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: ref.Name}, &s); err != nil {
 			if apierrors.IsNotFound(err) {
 				msg := fmt.Sprintf("image pull Secret %q not found in namespace %s; create it or fix spec.imagePullSecrets", ref.Name, te.Namespace)
-				setCondition(te, trainenvv1.ConditionImageResolved, metav1.ConditionFalse, trainenvv1.ReasonPullSecretNotFound, msg)
+				setImageResolved(te, metav1.ConditionFalse, trainenvv1.ReasonPullSecretNotFound, msg)
 				return nil, reconcileerror.NewWaiting(pullSecretRetry, trainenvv1.ReasonPullSecretNotFound, "%s", msg)
 			}
 			return nil, err

@@ -104,7 +104,7 @@ func TestManagerClusterRoleIsLeastPrivilege(t *testing.T) {
 		// Reconcile reads it through the cache; patchStatus patches status once per pass.
 		"trainenv.io/trainingenvironments":        sets.New("get", "list", "watch"),
 		"trainenv.io/trainingenvironments/status": sets.New("patch"),
-		// ensureOwned: Get through the cache (list, watch), Create, Update; verificationLost: Patch.
+		// ensureOwned: Get through the cache (list, watch), Create, Update; stopOnVerificationLoss: Patch.
 		"apps/statefulsets":                 sets.New("get", "list", "watch", "create", "update", "patch"),
 		"networking.k8s.io/networkpolicies": sets.New("get", "list", "watch", "create", "update"),
 		// ensureWorkspace: Get through the cache, Create, Patch.

@@ -14,7 +14,6 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
-	"github.com/trainenv/trainenv/internal/trust"
 )
 
 // A registry that answers the tag's first lookup with one image and every later request
@@ -74,11 +73,11 @@ func TestRegistryAnsweringTheTagDifferentlyCannotSwapTheImage(t *testing.T) {
 			g.Expect(te.Status.Image.LatestDigest).To(Equal(later))
 			sts, err := f.statefulSet(te)
 			if !tc.firstSigned {
-				g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonNoSignature))
+				g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trainenvv1.ReasonNoSignature))
 				g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the signed image served later does not vouch for the unsigned one")
 				return
 			}
-			g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified))
+			g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trainenvv1.ReasonVerified))
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(Equal(k.reg.Host+"/team/app@"+first), "the pod runs the verified digest")
 		})

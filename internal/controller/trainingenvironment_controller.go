@@ -1,6 +1,7 @@
 // Package controller holds the TrainingEnvironment reconciler: a short list of named steps
-// (resolve → verify → check compatibility → ensure workload), each owning its condition,
-// then a summary, with one status patch per pass.
+// (resolve → verify → check compatibility → ensure workload), each in its own file and the
+// only writer of its condition (see conditions.go for who sets which), then a summary, with
+// one status patch per pass.
 package controller
 
 import (

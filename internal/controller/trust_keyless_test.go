@@ -17,7 +17,6 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
-	"github.com/trainenv/trainenv/internal/trust"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 )
 
@@ -83,7 +82,7 @@ func TestKeylessIdentityDecidesWhatRuns(t *testing.T) {
 	te := f.create("ci-built", k.push(t, "ci-built", ciSubject))
 	_, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trainenvv1.ReasonVerified))
 	g.Expect(te.Status.Verification.Authorities).To(HaveLen(1))
 	g.Expect(te.Status.Verification.Authorities[0].Signers).To(ConsistOf(trainenvv1.VerifiedSigner{Issuer: ciIssuer, Subject: ciSubject}))
 	_, err = f.statefulSet(te)
@@ -92,7 +91,7 @@ func TestKeylessIdentityDecidesWhatRuns(t *testing.T) {
 	wrong := f.create("laptop-built", k.push(t, "laptop-built", "mallory@trainenv.test"))
 	_, err, wrong = f.reconcile(wrong)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(wrong).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonUntrustedSigner))
+	g.Expect(wrong).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner))
 	g.Expect(condition(wrong, trainenvv1.ConditionVerified).Message).To(ContainSubstring("none of the expected identities matched"))
 	g.Expect(wrong.Status.Phase).To(Equal(trainenvv1.PhaseFailed))
 	_, err = f.statefulSet(wrong)
@@ -114,7 +113,7 @@ func TestSignatureDeletedAfterStart(t *testing.T) {
 	te := f.create("lost", image)
 	res, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trainenvv1.ReasonVerified))
 	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "a verified digest is verified again later")
 	pod := f.podFor(te, "lost-a100")
 
@@ -122,9 +121,9 @@ func TestSignatureDeletedAfterStart(t *testing.T) {
 	f.clock.Step(601 * time.Second) // past the re-verification interval
 	_, err, te = f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonNoSignature))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trainenvv1.ReasonNoSignature))
 	g.Expect(condition(te, trainenvv1.ConditionVerified).Message).To(ContainSubstring("the running workload is KEPT because spec.trust.onVerificationLoss is Keep"))
-	g.Expect(drain(recorder)).To(ContainElement(And(HavePrefix("Warning "+trust.ReasonNoSignature), ContainSubstring("KEPT"))))
+	g.Expect(drain(recorder)).To(ContainElement(And(HavePrefix("Warning "+trainenvv1.ReasonNoSignature), ContainSubstring("KEPT"))))
 	sts, err := f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(1), "kept")
@@ -145,7 +144,7 @@ func TestSignatureDeletedAfterStart(t *testing.T) {
 	f.clock.Step(31 * time.Second) // past the failure cache
 	_, err, te = f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trainenvv1.ReasonVerified))
 	sts, err = f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(1), "verified again: started again")

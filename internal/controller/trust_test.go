@@ -35,8 +35,8 @@ func TestUnverifiedImagesNeverRun(t *testing.T) {
 	te := f.create("untrusted", reg.Host+"/team/pytorch:2.4")
 	_, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonNoMatchingPolicy))
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionReady, metav1.ConditionFalse, trust.ReasonNoMatchingPolicy))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trainenvv1.ReasonNoMatchingPolicy))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionReady, metav1.ConditionFalse, trainenvv1.ReasonNoMatchingPolicy))
 	g.Expect(te.Status.Phase).To(Equal(trainenvv1.PhaseFailed))
 	_, err = f.statefulSet(te)
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no matching policy: nothing runs")
@@ -53,7 +53,7 @@ func TestUnverifiedImagesNeverRun(t *testing.T) {
 
 	_, err, te = f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trust.ReasonNoSignature))
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionFalse, trainenvv1.ReasonNoSignature))
 	g.Expect(condition(te, trainenvv1.ConditionVerified).Message).To(ContainSubstring("team-release"))
 	g.Expect(te.Status.Verification).NotTo(BeNil())
 	g.Expect(te.Status.Verification.Digest).To(Equal(te.Status.Image.Resolved), "the digest is verified, never the tag")
@@ -80,9 +80,9 @@ type denyDigests map[string]bool
 
 func (d denyDigests) Verify(_ context.Context, req trust.Request) (trust.Verdict, error) {
 	if d[req.Image] {
-		return trust.Verdict{Status: metav1.ConditionFalse, Reason: trust.ReasonNoSignature, Message: "no signatures found", Digest: req.Image}, nil
+		return trust.Verdict{Status: metav1.ConditionFalse, Reason: trainenvv1.ReasonNoSignature, Message: "no signatures found", Digest: req.Image}, nil
 	}
-	return trust.Verdict{Status: metav1.ConditionTrue, Reason: trust.ReasonVerified, Message: "verified", Allowed: true, Digest: req.Image}, nil
+	return trust.Verdict{Status: metav1.ConditionTrue, Reason: trainenvv1.ReasonVerified, Message: "verified", Digest: req.Image}, nil
 }
 
 // Under FollowTag, a tag moved to an unsigned digest never replaces the running one.
@@ -111,7 +111,7 @@ func TestFollowTagNeverRollsToAnUnverifiedDigest(t *testing.T) {
 	g.Expect(te.Status.Image.LatestDigest).To(Equal(second))
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionImageResolved, metav1.ConditionTrue, trainenvv1.ReasonTagMoved))
 	g.Expect(condition(te, trainenvv1.ConditionImageResolved).Message).To(ContainSubstring("failed verification"))
-	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trust.ReasonVerified), "the running digest stays verified")
+	g.Expect(te).To(haveCondition(trainenvv1.ConditionVerified, metav1.ConditionTrue, trainenvv1.ReasonVerified), "the running digest stays verified")
 	sts, err := f.statefulSet(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(first))

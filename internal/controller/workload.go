@@ -11,35 +11,60 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/reconcileerror"
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
-// ensureWorkload creates or updates the workspace claim, the access Secrets, the
-// StatefulSet running the pinned digest and its NetworkPolicy, then reads the pod to report
-// WorkloadReady.
+// ensureWorkload is the workload step. Its sub-steps run in order and stop at the first
+// that cannot finish; the last reports WorkloadReady from the pod.
 func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *pass) error {
+	for _, sub := range []func(context.Context, *pass) error{
+		r.ensureWorkspace,       // the workspace claim
+		r.updateIdleSuspension,  // idle exits and resumes, before the workload is rendered
+		r.prepareAccess,         // Jupyter token, SSH host keys, authorized_keys
+		r.ensureWorkloadObjects, // the StatefulSet running the pinned digest, its NetworkPolicy
+		r.observePod,            // WorkloadReady from the pod
+	} {
+		if err := sub(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareAccess runs ensureAccess and reports a missing or invalid user Secret in
+// WorkloadReady. A suspended environment runs no pod: nothing to wait for.
+func (r *TrainingEnvironmentReconciler) prepareAccess(ctx context.Context, p *pass) error {
 	te := p.te
-	if err := r.ensureWorkspace(ctx, te); err != nil {
-		return err
+	err := r.ensureAccess(ctx, p)
+	if err == nil || te.Spec.Suspend || idleSuspended(te) {
+		return nil
 	}
-	if err := r.updateIdleSuspension(ctx, te); err != nil {
-		return err
+	if reason, msg, ok := reconcileerror.ReasonOf(err); ok {
+		if setWorkloadReady(te, metav1.ConditionFalse, reason, msg) {
+			r.event(te, corev1.EventTypeWarning, reason, "CheckAccess", "%s", msg)
+		}
 	}
-	// A suspended environment runs no pod: nothing to wait for.
-	if err := r.ensureAccess(ctx, p); err != nil && !te.Spec.Suspend && !idleSuspended(te) {
-		return err
-	}
+	return err
+}
+
+// ensureWorkloadObjects renders the StatefulSet for the pinned digest and its
+// NetworkPolicy, and creates or updates them.
+func (r *TrainingEnvironmentReconciler) ensureWorkloadObjects(ctx context.Context, p *pass) error {
+	te := p.te
 	sts := workload.StatefulSet(te, workload.Inputs{
 		PinnedImage: p.pinned, Affinity: p.affinity, ToolsImage: r.ToolsImage, CUDARequirements: p.cudaRequirements,
 		IdleSuspended: idleSuspended(te),
 	})
-	if err := r.ensureAllOwned(ctx, p, []ownedObject{
+	return r.ensureAllOwned(ctx, p, []ownedObject{
 		{sts, func(live, desired client.Object) {
 			l, d := live.(*appsv1.StatefulSet), desired.(*appsv1.StatefulSet)
 			l.Spec.Replicas, l.Spec.Template = d.Spec.Replicas, d.Spec.Template
@@ -47,10 +72,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 		{workload.NetworkPolicy(te), func(live, desired client.Object) {
 			live.(*networkingv1.NetworkPolicy).Spec = desired.(*networkingv1.NetworkPolicy).Spec
 		}},
-	}); err != nil {
-		return err
-	}
-	return r.observePod(ctx, te, p.pinned)
+	})
 }
 
 // ownedObject is an object ensureOwned keeps in line, with how to update the live copy.
@@ -86,13 +108,10 @@ func (r *TrainingEnvironmentReconciler) ensureAllOwned(ctx context.Context, p *p
 			note = p.pinNote + "; " + note
 			p.pinNote = ""
 		}
-		r.event(te, corev1.EventTypeNormal, ReasonCreatedWorkload, "Create", "%s", note)
+		r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonCreatedWorkload, "Create", "%s", note)
 	}
 	return err
 }
-
-// ReasonCreatedWorkload is the reason of the event that names the objects a pass created.
-const ReasonCreatedWorkload = "CreatedWorkload"
 
 // ensureOwned creates desired, owned by te, or updates the live object with update when the
 // hash of the rendered spec changed, and reports whether it created it. An unchanged spec
@@ -131,7 +150,8 @@ func (r *TrainingEnvironmentReconciler) ensureOwned(ctx context.Context, te *tra
 // ensureWorkspace creates the workspace claim, grows it when spec.workspace.size grows, and
 // keeps its owner reference in line with keepOnDelete. A kept claim of an earlier
 // environment with the same name is adopted: recreating an environment gets its work back.
-func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te *trainenvv1.TrainingEnvironment) error {
+func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, p *pass) error {
+	te := p.te
 	desired := workload.WorkspaceClaim(te)
 	if desired == nil {
 		return nil
@@ -147,7 +167,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te 
 		if err := r.Create(ctx, desired, FieldOwner); err != nil {
 			return err
 		}
-		r.event(te, corev1.EventTypeNormal, "CreatedPersistentVolumeClaim", "Create", "created workspace claim %s", desired.Name)
+		r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonCreatedPersistentVolumeClaim, "Create", "created workspace claim %s", desired.Name)
 		return nil
 	}
 	if err != nil {
@@ -173,12 +193,13 @@ func (r *TrainingEnvironmentReconciler) ensureWorkspace(ctx context.Context, te 
 }
 
 // observePod reports WorkloadReady from the environment's pod.
-func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trainenvv1.TrainingEnvironment, pinned string) error {
+func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, p *pass) error {
+	te, pinned := p.te, p.pinned
 	if te.Spec.Suspend || idleSuspended(te) {
 		te.Status.NodeName, te.Status.PodName, te.Status.Connect, te.Status.Preflight = "", "", nil, nil
 		if !te.Spec.Suspend { // the event was emitted when the idle exit was recorded
-			setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonIdleSuspended, idleSuspendedMessage(te))
-		} else if setCondition(te, trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonWorkloadSuspended,
+			setWorkloadReady(te, metav1.ConditionFalse, trainenvv1.ReasonIdleSuspended, idleSuspendedMessage(te))
+		} else if setWorkloadReady(te, metav1.ConditionFalse, trainenvv1.ReasonWorkloadSuspended,
 			"scaled to zero because spec.suspend is true") {
 			r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonSuspended, "Suspend", "suspended: GPUs freed, workspace kept")
 		}
@@ -206,10 +227,71 @@ func (r *TrainingEnvironmentReconciler) observePod(ctx context.Context, te *trai
 	if state.ready {
 		status = metav1.ConditionTrue
 	}
-	if setCondition(te, trainenvv1.ConditionWorkloadReady, status, state.reason, state.message) && state.warning {
+	if setWorkloadReady(te, status, state.reason, state.message) && state.warning {
 		r.event(te, corev1.EventTypeWarning, state.reason, "Start", "%s", state.message)
 	}
 	return nil
+}
+
+// stopOnVerificationLoss is the workload step's part of a digest failing verification: it
+// applies spec.trust.onVerificationLoss when the workload exists (a signature deleted, a
+// policy changed since it started), and returns the Verified message extended with what
+// happened to the workload. Nothing new
+// ever starts for a failing digest; Keep (the default) leaves what runs alone, Stop scales
+// the StatefulSet to zero, keeping the workspace, until the digest passes again.
+func (r *TrainingEnvironmentReconciler) stopOnVerificationLoss(ctx context.Context, p *pass, message string) (string, error) {
+	te := p.te
+	if te.Spec.Suspend {
+		return message, nil
+	}
+	sts := &appsv1.StatefulSet{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: workload.StatefulSetName(te)}, sts)
+	switch {
+	case apierrors.IsNotFound(err):
+		return message, nil
+	case err != nil:
+		return "", err
+	case !metav1.IsControlledBy(sts, te):
+		return message, nil
+	}
+	if te.Spec.Trust == nil || te.Spec.Trust.OnVerificationLoss != trainenvv1.VerificationLossStop {
+		if sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0 {
+			return message, nil
+		}
+		return message + "; the running workload is KEPT because spec.trust.onVerificationLoss is Keep (the default): " +
+			"set it to Stop to stop workloads whose image loses verification", nil
+	}
+	if sts.Spec.Replicas == nil || *sts.Spec.Replicas > 0 {
+		before := sts.DeepCopy()
+		sts.Spec.Replicas = ptr.To[int32](0)
+		// Without its spec hash, the workload step restores the StatefulSet once the
+		// digest passes verification again.
+		delete(sts.Annotations, workload.AnnotationSpecHash)
+		if err := r.Patch(ctx, sts, client.MergeFrom(before), FieldOwner); err != nil {
+			return "", err
+		}
+		r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonWaitingForChecks, "Stop",
+			"stopped StatefulSet %s: its image is no longer verified (spec.trust.onVerificationLoss: Stop)", sts.Name)
+	}
+	te.Status.Connect = nil
+	setWorkloadReady(te, metav1.ConditionFalse, trainenvv1.ReasonWaitingForChecks,
+		"stopped because the image is no longer verified (spec.trust.onVerificationLoss: Stop); the workspace is kept")
+	return message + "; the workload was STOPPED (scaled to zero, workspace kept) because spec.trust.onVerificationLoss is Stop; " +
+		"it starts again once the digest passes verification", nil
+}
+
+// setWorkloadReady is the only writer of the WorkloadReady condition.
+func setWorkloadReady(te *trainenvv1.TrainingEnvironment, status metav1.ConditionStatus, reason, message string) bool {
+	return setCondition(te, trainenvv1.ConditionWorkloadReady, status, reason, message)
+}
+
+func markWorkloadWaiting(te *trainenvv1.TrainingEnvironment) {
+	// A step that did not run this pass leaves what an earlier pass observed (e.g. a
+	// running workload) in place.
+	if meta.FindStatusCondition(te.Status.Conditions, trainenvv1.ConditionWorkloadReady) == nil {
+		setWorkloadReady(te, metav1.ConditionFalse, trainenvv1.ReasonWaitingForChecks,
+			"no workload until the image is resolved, verified and compatible")
+	}
 }
 
 func specOf(obj client.Object) any {

@@ -50,9 +50,24 @@ func IsStalled(err error) bool {
 	return errors.As(err, &s)
 }
 
+// ReasonOf returns the condition reason and message of a Stalled or Waiting err (or one
+// it wraps); ok is false for any other error.
+func ReasonOf(err error) (reason, message string, ok bool) {
+	var stalled *Stalled
+	if errors.As(err, &stalled) {
+		return stalled.Reason, stalled.Message, true
+	}
+	var waiting *Waiting
+	if errors.As(err, &waiting) {
+		return waiting.Reason, waiting.Message, true
+	}
+	return "", "", false
+}
+
 // ToResult turns the outcome of a pass into what controller-runtime expects: stalled
 // passes end quietly (keeping only what res already scheduled, such as a periodic check),
-// waiting passes requeue after their delay, others return the error.
+// waiting passes requeue after their delay or earlier if res already asks for that (the
+// earliest requeue wins), others return the error.
 func ToResult(res ctrl.Result, err error) (ctrl.Result, error) {
 	if err == nil {
 		return res, nil
@@ -63,7 +78,15 @@ func ToResult(res ctrl.Result, err error) (ctrl.Result, error) {
 	}
 	var waiting *Waiting
 	if errors.As(err, &waiting) {
-		return ctrl.Result{RequeueAfter: waiting.RequeueAfter}, nil
+		return ctrl.Result{RequeueAfter: earliest(res.RequeueAfter, waiting.RequeueAfter)}, nil
 	}
 	return ctrl.Result{}, err
+}
+
+// earliest is the sooner of two requeue delays, 0 meaning none.
+func earliest(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }

@@ -31,8 +31,6 @@ type Verdict struct {
 	Reason string
 	// Message says what was checked and, on failure, what to do.
 	Message string
-	// Allowed reports whether the workload may be created for this digest.
-	Allowed bool
 
 	// What was verified, for status. Empty when no policy was evaluated.
 
@@ -83,6 +81,11 @@ func (NotEnforced) Verify(context.Context, Request) (Verdict, error) {
 		Status:  metav1.ConditionUnknown,
 		Reason:  trainenvv1.ReasonVerificationNotEnforced,
 		Message: "signature verification is not enforced by this operator: the image is pinned to its digest but its origin is not proven",
-		Allowed: true,
 	}, nil
+}
+
+// Allowed reports whether the workload may be created for this digest, by the one rule
+// of api/v1alpha1 (VerifiedAllowsRun) on the verdict's status and reason.
+func (v Verdict) Allowed() bool {
+	return trainenvv1.VerifiedAllowsRun(v.Status, v.Reason)
 }

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/gomega"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust"
@@ -42,8 +43,8 @@ func TestAttestationOfAnotherPredicateTypeDoesNotSatisfy(t *testing.T) {
 			got, err := New(&StaticSource{Policies: pl(policy)}, Options{}).Verify(bg, trust.Request{Image: img})
 			g.Expect(err).NotTo(HaveOccurred())
 			t.Logf("%s: %s", got.Reason, got.Message)
-			g.Expect(got.Allowed).To(BeFalse())
-			g.Expect(got.Reason).To(Or(Equal(trust.ReasonAttestationMissing), Equal(trust.ReasonAttestationPolicyFailed)))
+			g.Expect(got.Allowed()).To(BeFalse())
+			g.Expect(got.Reason).To(Or(Equal(trainenvv1.ReasonAttestationMissing), Equal(trainenvv1.ReasonAttestationPolicyFailed)))
 		})
 	}
 	// The control: the same key and content as an SLSA v0.2 statement pass.
@@ -52,7 +53,7 @@ func TestAttestationOfAnotherPredicateTypeDoesNotSatisfy(t *testing.T) {
 	release.attestAs(t, img, "slsaprovenance", slsaV02, trustedBuilder)
 	got, err := New(&StaticSource{Policies: pl(policy)}, Options{}).Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 }
 
 // GHSA-fx35-mq7g-6g98: a signature made with a bare public key (no certificate) must not
@@ -70,12 +71,12 @@ func TestBareKeySignatureDoesNotSkipIdentityChecks(t *testing.T) {
 	got, err := New(&StaticSource{Policies: pl(p), Roots: []pcv1alpha1.TrustRoot{*root}}, Options{}).Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("%s: %s", got.Reason, got.Message)
-	g.Expect(got.Allowed).To(BeFalse())
-	g.Expect(got.Reason).To(Equal(trust.ReasonUntrustedSigner))
+	g.Expect(got.Allowed()).To(BeFalse())
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonUntrustedSigner))
 
 	// Signed keyless as the right identity as well: then, and only then, it passes.
 	ss.Sign(t, img, ss.Issue(t, sigstoretest.Identity{Issuer: ciIssuer, Subject: ciSubject}))
 	got, err = New(&StaticSource{Policies: pl(p), Roots: []pcv1alpha1.TrustRoot{*root}}, Options{}).Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"testing"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -22,7 +23,7 @@ func BenchmarkVerify(b *testing.B) {
 	req := trust.Request{Image: img, Namespace: "ns"}
 	verify := func(b *testing.B, v *Verifier) {
 		got, err := v.Verify(bg, req)
-		if err != nil || got.Reason != trust.ReasonVerified {
+		if err != nil || got.Reason != trainenvv1.ReasonVerified {
 			b.Fatalf("%v: %s", err, got.Message)
 		}
 	}

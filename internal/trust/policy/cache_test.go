@@ -9,6 +9,7 @@ import (
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -66,7 +67,7 @@ func TestCacheHitMakesNoRegistryRequests(t *testing.T) {
 	f.reg.Requests()
 
 	first := f.verify(t, img)
-	g.Expect(first.Reason).To(Equal(trust.ReasonVerified), first.Message)
+	g.Expect(first.Reason).To(Equal(trainenvv1.ReasonVerified), first.Message)
 	g.Expect(f.reg.Requests()).NotTo(BeEmpty())
 
 	second := f.verify(t, img)
@@ -75,7 +76,7 @@ func TestCacheHitMakesNoRegistryRequests(t *testing.T) {
 
 	// The re-verification interval ends the reuse.
 	f.clock.Advance(10*time.Minute + time.Second)
-	g.Expect(f.verify(t, img).Reason).To(Equal(trust.ReasonVerified))
+	g.Expect(f.verify(t, img).Reason).To(Equal(trainenvv1.ReasonVerified))
 	g.Expect(f.reg.Requests()).NotTo(BeEmpty())
 }
 
@@ -84,7 +85,7 @@ func TestCacheNeverSkipsAPolicyChange(t *testing.T) {
 	f := newFixture(t)
 	img := push(t, f.reg, "team/app")
 	f.release.sign(t, img)
-	g.Expect(f.verify(t, img).Reason).To(Equal(trust.ReasonVerified))
+	g.Expect(f.verify(t, img).Reason).To(Equal(trainenvv1.ReasonVerified))
 
 	// The platform team switches the policy to another key: the apiserver bumps the
 	// generation, and the cached verdict no longer applies.
@@ -93,31 +94,31 @@ func TestCacheNeverSkipsAPolicyChange(t *testing.T) {
 	f.src.Policies = pl(p)
 	f.reg.Requests()
 	got := f.verify(t, img)
-	g.Expect(got.Reason).To(Equal(trust.ReasonUntrustedSigner), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonUntrustedSigner), got.Message)
 	g.Expect(f.reg.Requests()).NotTo(BeEmpty())
 
 	// A new matching policy joins the key too.
 	f.src.Policies = pl(keyPolicy("release", f.reg.Host+"/team/*", f.release.publicPEM),
 		provenancePolicy("provenance", f.reg.Host+"/team/*", f.release.publicPEM, trustedBuilder))
 	got = f.verify(t, img)
-	g.Expect(got.Reason).To(Equal(trust.ReasonAttestationMissing), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonAttestationMissing), got.Message)
 }
 
 func TestFailuresAreCachedBriefly(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	img := push(t, f.reg, "team/app")
-	g.Expect(f.verify(t, img).Reason).To(Equal(trust.ReasonNoSignature))
+	g.Expect(f.verify(t, img).Reason).To(Equal(trainenvv1.ReasonNoSignature))
 
 	// Signed seconds after the push, as CI does: within FailureTTL the failure is reused ...
 	f.release.sign(t, img)
 	f.reg.Requests()
-	g.Expect(f.verify(t, img).Reason).To(Equal(trust.ReasonNoSignature))
+	g.Expect(f.verify(t, img).Reason).To(Equal(trainenvv1.ReasonNoSignature))
 	g.Expect(f.reg.Requests()).To(BeEmpty())
 
 	// ... and then the signature is seen.
 	f.clock.Advance(31 * time.Second)
-	g.Expect(f.verify(t, img).Reason).To(Equal(trust.ReasonVerified))
+	g.Expect(f.verify(t, img).Reason).To(Equal(trainenvv1.ReasonVerified))
 }
 
 func TestConcurrentVerificationsShareOne(t *testing.T) {
@@ -148,7 +149,7 @@ func TestConcurrentVerificationsShareOne(t *testing.T) {
 	wg.Wait()
 	g.Expect(f.reg.Requests()).To(HaveLen(perVerification))
 	for _, v := range verdicts {
-		g.Expect(v.Reason).To(Equal(trust.ReasonVerified))
+		g.Expect(v.Reason).To(Equal(trainenvv1.ReasonVerified))
 	}
 }
 
@@ -163,15 +164,15 @@ func TestSecretKeyRotation(t *testing.T) {
 	p.Spec.Authorities[0].Key = &pcv1alpha1.KeyRef{SecretRef: &corev1.SecretReference{Name: "release-key"}}
 	f.src.Policies = pl(p)
 	f.src.Secrets = map[string]*corev1.Secret{"release-key": {Data: map[string][]byte{"cosign.pub": []byte(f.release.publicPEM)}}}
-	g.Expect(f.verify(t, img).Reason).To(Equal(trust.ReasonVerified))
+	g.Expect(f.verify(t, img).Reason).To(Equal(trainenvv1.ReasonVerified))
 
 	f.src.Secrets["release-key"] = &corev1.Secret{Data: map[string][]byte{"cosign.pub": []byte(f.other.publicPEM)}}
 	f.clock.Advance(10*time.Minute + time.Second)
-	g.Expect(f.verify(t, img).Reason).To(Equal(trust.ReasonUntrustedSigner))
+	g.Expect(f.verify(t, img).Reason).To(Equal(trainenvv1.ReasonUntrustedSigner))
 
 	delete(f.src.Secrets, "release-key")
 	f.clock.Advance(10*time.Minute + time.Second)
 	got := f.verify(t, img)
-	g.Expect(got.Reason).To(Equal(trust.ReasonInvalidPolicy))
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonInvalidPolicy))
 	g.Expect(got.Message).To(ContainSubstring(`secrets "release-key" not found`))
 }

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/registry"
-	"github.com/trainenv/trainenv/internal/trust"
 )
 
 // recorder is the registry transport of one evaluation. policy-controller's engine turns
@@ -117,27 +117,27 @@ var failureReasons = []struct {
 	reason string
 	match  func(msg string) bool
 }{
-	{trust.ReasonPolicyDenied, func(m string) bool {
+	{trainenvv1.ReasonPolicyDenied, func(m string) bool {
 		return strings.Contains(m, "disallowed by static policy") ||
 			strings.Contains(m, "policy for ClusterImagePolicy") || // cue: "...cue policy for ClusterImagePolicy"
 			strings.Contains(m, "policy for type ClusterImagePolicy") // rego
 	}},
-	{trust.ReasonAttestationPolicyFailed, func(m string) bool {
+	{trainenvv1.ReasonAttestationPolicyFailed, func(m string) bool {
 		return strings.Contains(m, "failed evaluating cue policy") || strings.Contains(m, "failed evaluating rego policy")
 	}},
-	{trust.ReasonUntrustedSigner, func(m string) bool { return strings.Contains(m, "no matching signatures") }},
-	{trust.ReasonAttestationMissing, func(m string) bool { return strings.Contains(m, "no matching attestations") }},
-	{trust.ReasonNoSignature, func(m string) bool { return strings.Contains(m, "no signatures found") }},
+	{trainenvv1.ReasonUntrustedSigner, func(m string) bool { return strings.Contains(m, "no matching signatures") }},
+	{trainenvv1.ReasonAttestationMissing, func(m string) bool { return strings.Contains(m, "no matching attestations") }},
+	{trainenvv1.ReasonNoSignature, func(m string) bool { return strings.Contains(m, "no signatures found") }},
 }
 
 // hints say what to do about each failure.
 var hints = map[string]string{
-	trust.ReasonNoSignature:             "sign this digest with a key or identity the policy trusts",
-	trust.ReasonUntrustedSigner:         "it is signed, but not by a key or identity the policy trusts",
-	trust.ReasonAttestationMissing:      "attach the attestation the policy requires, signed by a trusted authority",
-	trust.ReasonAttestationPolicyFailed: "the attestation's content does not satisfy the policy",
-	trust.ReasonPolicyDenied:            "the policy rejects this image",
-	trust.ReasonVerificationFailed:      "see the policy errors",
+	trainenvv1.ReasonNoSignature:             "sign this digest with a key or identity the policy trusts",
+	trainenvv1.ReasonUntrustedSigner:         "it is signed, but not by a key or identity the policy trusts",
+	trainenvv1.ReasonAttestationMissing:      "attach the attestation the policy requires, signed by a trusted authority",
+	trainenvv1.ReasonAttestationPolicyFailed: "the attestation's content does not satisfy the policy",
+	trainenvv1.ReasonPolicyDenied:            "the policy rejects this image",
+	trainenvv1.ReasonVerificationFailed:      "see the policy errors",
 }
 
 func failureReason(msgs []string) string {
@@ -148,7 +148,7 @@ func failureReason(msgs []string) string {
 			}
 		}
 	}
-	return trust.ReasonVerificationFailed
+	return trainenvv1.ReasonVerificationFailed
 }
 
 // networkMarkers catch failures of clients that do not go through the recorder: the

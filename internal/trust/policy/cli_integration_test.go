@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/gomega"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/distribution"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -35,12 +36,12 @@ func TestCosignCLIInteroperability(t *testing.T) {
 		image  string
 		reason string
 	}{
-		{"signed with the trusted key", key, signed, trust.ReasonVerified},
-		{"signed with another key", key, foreign, trust.ReasonUntrustedSigner},
-		{"unsigned", key, unsigned, trust.ReasonNoSignature},
-		{"provenance attested by the trusted key and builder", slsa, attested, trust.ReasonVerified},
-		{"provenance required, only a signature", slsa, signed, trust.ReasonAttestationMissing},
-		{"provenance from another builder", slsa, wrongBuilder, trust.ReasonAttestationPolicyFailed},
+		{"signed with the trusted key", key, signed, trainenvv1.ReasonVerified},
+		{"signed with another key", key, foreign, trainenvv1.ReasonUntrustedSigner},
+		{"unsigned", key, unsigned, trainenvv1.ReasonNoSignature},
+		{"provenance attested by the trusted key and builder", slsa, attested, trainenvv1.ReasonVerified},
+		{"provenance required, only a signature", slsa, signed, trainenvv1.ReasonAttestationMissing},
+		{"provenance from another builder", slsa, wrongBuilder, trainenvv1.ReasonAttestationPolicyFailed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,7 +49,7 @@ func TestCosignCLIInteroperability(t *testing.T) {
 			got, err := New(&StaticSource{Policies: pl(tc.policy)}, Options{}).Verify(bg, trust.Request{Image: tc.image})
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
-			g.Expect(got.Allowed).To(Equal(tc.reason == trust.ReasonVerified))
+			g.Expect(got.Allowed()).To(Equal(tc.reason == trainenvv1.ReasonVerified))
 		})
 	}
 
@@ -69,7 +70,7 @@ func BenchmarkCosignCLIVersusTrainenv(b *testing.B) {
 	src := &StaticSource{Policies: pl(keyPolicy("release", w.Host+"/team/**", w.PublicKey(b, "release")))}
 	verify := func(b *testing.B, v *Verifier) {
 		got, err := v.Verify(bg, trust.Request{Image: img})
-		if err != nil || got.Reason != trust.ReasonVerified {
+		if err != nil || got.Reason != trainenvv1.ReasonVerified {
 			b.Fatalf("%v: %s", err, got.Message)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	"knative.dev/pkg/logging"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
@@ -140,14 +141,14 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 			if err == nil {
 				err = ctxErr
 			}
-			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trust.ReasonRegistryUnavailable, Digest: ref.String(),
+			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trainenvv1.ReasonRegistryUnavailable, Digest: ref.String(),
 				Message: clip(fmt.Sprintf("verifying %s did not finish within %s, the time budget of one verification (the registry is slow or not answering): %v",
 					ref.Context().Name(), v.opts.Timeout, err))}, err
 		}
 		if err != nil {
-			reason := trust.ReasonRegistryUnavailable
+			reason := trainenvv1.ReasonRegistryUnavailable
 			if rec.unauthorized() {
-				reason = trust.ReasonRegistryUnauthorized
+				reason = trainenvv1.ReasonRegistryUnauthorized
 			}
 			return trust.Verdict{Status: metav1.ConditionUnknown, Reason: reason, Digest: ref.String(),
 				Message: clip(fmt.Sprintf("reading signatures of %s or their transparency-log entries: %v", ref.Context().Name(), err))}, err
@@ -158,10 +159,10 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 		verdict.Message = clip(fmt.Sprintf("%s is not trusted (%s): %s", ref.Context().Name(), hints[verdict.Reason], strings.Join(fails, " | ")))
 		return verdict, nil
 	}
-	verdict.Status, verdict.Allowed, verdict.Reason = metav1.ConditionTrue, true, trust.ReasonVerified
+	verdict.Status, verdict.Reason = metav1.ConditionTrue, trainenvv1.ReasonVerified
 	verdict.Message = fmt.Sprintf("%s verified by %s", shortDigest(ref), describe(verdict.Passed))
 	if len(warns) > 0 {
-		verdict.Reason = trust.ReasonVerifiedWithWarnings
+		verdict.Reason = trainenvv1.ReasonVerifiedWithWarnings
 		verdict.Message = fmt.Sprintf("%s ALLOWED WITH WARNINGS, only because the failing policies are in warn mode: %s",
 			shortDigest(ref), strings.Join(warns, " | "))
 		if len(verdict.Passed) > 0 {

@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -175,8 +176,8 @@ func TestHostileRegistryDuringVerification(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			t.Logf("%s (%s, %d MiB allocated): %s", got.Reason, took.Round(time.Millisecond), (after.TotalAlloc-before.TotalAlloc)>>20, got.Message)
 			g.Expect(err).To(HaveOccurred(), "the registry, not the digest, decided: retried")
-			g.Expect(got.Allowed).To(BeFalse())
-			g.Expect(got.Reason).To(Equal(trust.ReasonRegistryUnavailable))
+			g.Expect(got.Allowed()).To(BeFalse())
+			g.Expect(got.Reason).To(Equal(trainenvv1.ReasonRegistryUnavailable))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
 			g.Expect(took).To(BeNumerically("<", 5*time.Second))
 			g.Expect(after.TotalAlloc - before.TotalAlloc).To(BeNumerically("<", 96<<20))
@@ -212,7 +213,7 @@ func TestSignatureNotMatchingItsDigest(t *testing.T) {
 	got, err := v.Verify(bg, trust.Request{Image: img})
 	t.Logf("%s: %s", got.Reason, got.Message)
 	g.Expect(err).To(HaveOccurred())
-	g.Expect(got.Allowed).To(BeFalse())
-	g.Expect(got.Reason).To(Equal(trust.ReasonRegistryUnavailable), "the registry is broken; the signer is not to blame")
+	g.Expect(got.Allowed()).To(BeFalse())
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonRegistryUnavailable), "the registry is broken; the signer is not to blame")
 	g.Expect(got.Message).To(ContainSubstring("error verifying sha256 checksum"))
 }

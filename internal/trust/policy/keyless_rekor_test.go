@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust"
@@ -50,24 +51,24 @@ func TestRekorBundleKeylessMustNameTheSignature(t *testing.T) {
 	}{
 		{"entry for this signature", func(pl, sig []byte) *cbundle.RekorBundle {
 			return rekor.Bundle(t, sigstoretest.HashedRekordCert(t, pl, sig, cert.Cert))
-		}, metav1.ConditionTrue, trust.ReasonVerified, ciSubject + " (issuer " + ciIssuer + ")", false},
+		}, metav1.ConditionTrue, trainenvv1.ReasonVerified, ciSubject + " (issuer " + ciIssuer + ")", false},
 		// The same certificate's logged signature of another image: digest and signature differ.
 		{"entry for another artifact signed with the same certificate", func(_, _ []byte) *cbundle.RekorBundle {
 			otherPl := cosignPayload(t, other)
 			return rekor.Bundle(t, sigstoretest.HashedRekordCert(t, otherPl, signWith(t, cert.Key, otherPl), cert.Cert))
-		}, metav1.ConditionFalse, trust.ReasonUntrustedSigner, "signature in bundle does not match signature being verified", false},
+		}, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner, "signature in bundle does not match signature being verified", false},
 		// This very signature and digest, under a second certificate of the same CA and
 		// identity for the key that also verifies them: only the certificate differs.
 		{"entry naming another certificate", func(pl, sig []byte) *cbundle.RekorBundle {
 			sum := sha256.Sum256(pl)
 			twin := ss.Issue(t, ci, sigstoretest.ForKey(sigstoretest.TwinKey(t, &cert.Key.PublicKey, sum[:], sig)))
 			return rekor.Bundle(t, sigstoretest.HashedRekordCert(t, pl, sig, twin.Cert))
-		}, metav1.ConditionFalse, trust.ReasonUntrustedSigner, "comparing public key PEMs", false},
+		}, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner, "comparing public key PEMs", false},
 		// The right entry, signed by a log the TrustRoot does not name.
 		{"entry from another log", func(pl, sig []byte) *cbundle.RekorBundle {
 			return sigstoretest.NewRekorLog(t).Bundle(t, sigstoretest.HashedRekordCert(t, pl, sig, cert.Cert))
-		}, metav1.ConditionFalse, trust.ReasonUntrustedSigner, "rekor log public key not found", false},
-		{"no bundle", nil, metav1.ConditionFalse, trust.ReasonUntrustedSigner, "signature not found in transparency log", true},
+		}, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner, "rekor log public key not found", false},
+		{"no bundle", nil, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner, "signature not found in transparency log", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,11 +81,11 @@ func TestRekorBundleKeylessMustNameTheSignature(t *testing.T) {
 			t.Logf("%s %s: %s", got.Status, got.Reason, got.Message)
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
 			g.Expect(got.Status).To(Equal(tc.status))
-			g.Expect(got.Allowed).To(Equal(tc.reason == trust.ReasonVerified))
+			g.Expect(got.Allowed()).To(Equal(tc.reason == trainenvv1.ReasonVerified))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
 			// A bundled signature is checked offline; only the unbundled one asks the log.
 			g.Expect(searched.Load() > before).To(Equal(tc.searched))
-			if got.Allowed {
+			if got.Allowed() {
 				g.Expect(got.Passed).To(ConsistOf(trust.AuthorityResult{Policy: "keyless", Authority: "ci-keyless",
 					Signers: []trust.Signer{{Issuer: ciIssuer, Subject: ciSubject}}}))
 			}

@@ -9,6 +9,7 @@ import (
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust"
@@ -60,16 +61,16 @@ func TestVerifyKeyless(t *testing.T) {
 		reason  string
 		message string
 	}{
-		{"right issuer and subject", keylessPolicy("keyless", glob, root.Name, exact), signed, trust.ReasonVerified, ciSubject + " (issuer " + ciIssuer + ")"},
-		{"subject by regexp", keylessPolicy("keyless", glob, root.Name, regexp), signed, trust.ReasonVerified, ciSubject},
-		{"wrong subject", keylessPolicy("keyless", glob, root.Name, exact), byAlice, trust.ReasonUntrustedSigner, "none of the expected identities matched"},
-		{"wrong subject by regexp", keylessPolicy("keyless", glob, root.Name, regexp), byAlice, trust.ReasonUntrustedSigner, "none of the expected identities matched"},
-		{"wrong issuer", keylessPolicy("keyless", glob, root.Name, exact), otherIssuer, trust.ReasonUntrustedSigner, "none of the expected identities matched"},
-		{"certificate without SCT", keylessPolicy("keyless", glob, root.Name, exact), noSCT, trust.ReasonUntrustedSigner, "SCT"},
-		{"SCT from an untrusted CT log", keylessPolicy("keyless", glob, root.Name, exact), foreignLog, trust.ReasonUntrustedSigner, "ctfe public key not found"},
-		{"certificate from another CA", keylessPolicy("keyless", glob, root.Name, exact), foreignCA, trust.ReasonUntrustedSigner, "certificate signed by unknown authority"},
-		{"unsigned", keylessPolicy("keyless", glob, root.Name, exact), unsigned, trust.ReasonNoSignature, "no signatures found"},
-		{"insecureIgnoreSCT accepts a certificate without SCT", ignoreSCT, noSCT, trust.ReasonVerified, ciSubject},
+		{"right issuer and subject", keylessPolicy("keyless", glob, root.Name, exact), signed, trainenvv1.ReasonVerified, ciSubject + " (issuer " + ciIssuer + ")"},
+		{"subject by regexp", keylessPolicy("keyless", glob, root.Name, regexp), signed, trainenvv1.ReasonVerified, ciSubject},
+		{"wrong subject", keylessPolicy("keyless", glob, root.Name, exact), byAlice, trainenvv1.ReasonUntrustedSigner, "none of the expected identities matched"},
+		{"wrong subject by regexp", keylessPolicy("keyless", glob, root.Name, regexp), byAlice, trainenvv1.ReasonUntrustedSigner, "none of the expected identities matched"},
+		{"wrong issuer", keylessPolicy("keyless", glob, root.Name, exact), otherIssuer, trainenvv1.ReasonUntrustedSigner, "none of the expected identities matched"},
+		{"certificate without SCT", keylessPolicy("keyless", glob, root.Name, exact), noSCT, trainenvv1.ReasonUntrustedSigner, "SCT"},
+		{"SCT from an untrusted CT log", keylessPolicy("keyless", glob, root.Name, exact), foreignLog, trainenvv1.ReasonUntrustedSigner, "ctfe public key not found"},
+		{"certificate from another CA", keylessPolicy("keyless", glob, root.Name, exact), foreignCA, trainenvv1.ReasonUntrustedSigner, "certificate signed by unknown authority"},
+		{"unsigned", keylessPolicy("keyless", glob, root.Name, exact), unsigned, trainenvv1.ReasonNoSignature, "no signatures found"},
+		{"insecureIgnoreSCT accepts a certificate without SCT", ignoreSCT, noSCT, trainenvv1.ReasonVerified, ciSubject},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,9 +80,9 @@ func TestVerifyKeyless(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			t.Logf("%s: %s", got.Reason, got.Message)
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
-			g.Expect(got.Allowed).To(Equal(tc.reason == trust.ReasonVerified))
+			g.Expect(got.Allowed()).To(Equal(tc.reason == trainenvv1.ReasonVerified))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
-			if got.Allowed {
+			if got.Allowed() {
 				g.Expect(got.Passed).To(ConsistOf(trust.AuthorityResult{Policy: "keyless", Authority: "ci-keyless",
 					Signers: []trust.Signer{{Issuer: ciIssuer, Subject: ciSubject}}}))
 			}
@@ -101,8 +102,8 @@ func TestVerifyKeylessTrustRootMissing(t *testing.T) {
 
 	got, err := New(&StaticSource{Policies: pl(p)}, Options{}).Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Allowed).To(BeFalse())
-	g.Expect(got.Reason).To(Equal(trust.ReasonInvalidPolicy), got.Message)
+	g.Expect(got.Allowed()).To(BeFalse())
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonInvalidPolicy), got.Message)
 }
 
 // keylessPolicy trusts certificates of the TrustRoot's CA for the given identities.
@@ -132,7 +133,7 @@ func BenchmarkVerifyKeyless(b *testing.B) {
 	}
 	verify := func(b *testing.B, v *Verifier) {
 		got, err := v.Verify(bg, trust.Request{Image: img})
-		if err != nil || got.Reason != trust.ReasonVerified {
+		if err != nil || got.Reason != trainenvv1.ReasonVerified {
 			b.Fatalf("%v: %s", err, got.Message)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust"
@@ -43,27 +44,27 @@ func TestRekorBundleMustNameTheSignature(t *testing.T) {
 	}{
 		{"entry for this signature", func(pl, sig []byte) *cbundle.RekorBundle {
 			return rekor.Bundle(t, sigstoretest.HashedRekord(t, pl, sig, pub))
-		}, trust.ReasonVerified, "verified by policy logged authority release-key"},
+		}, trainenvv1.ReasonVerified, "verified by policy logged authority release-key"},
 		// The same key's logged signature of another image: digest and signature differ.
 		{"entry for another artifact signed with the same key", func(_, _ []byte) *cbundle.RekorBundle {
 			otherPl := cosignPayload(t, other)
 			return rekor.Bundle(t, sigstoretest.HashedRekord(t, otherPl, release.signBytes(t, otherPl), pub))
-		}, trust.ReasonUntrustedSigner, "signature in bundle does not match signature being verified"},
+		}, trainenvv1.ReasonUntrustedSigner, "signature in bundle does not match signature being verified"},
 		// The same payload signed again (ECDSA signatures are randomized): only the
 		// signature differs from the one the image carries.
 		{"entry for another signature of the same payload", func(pl, _ []byte) *cbundle.RekorBundle {
 			return rekor.Bundle(t, sigstoretest.HashedRekord(t, pl, release.signBytes(t, pl), pub))
-		}, trust.ReasonUntrustedSigner, "signature in bundle does not match signature being verified"},
+		}, trainenvv1.ReasonUntrustedSigner, "signature in bundle does not match signature being verified"},
 		// This very signature and digest, under the second key that verifies them: only
 		// the public key differs.
 		{"entry for the same signature under another public key", func(pl, sig []byte) *cbundle.RekorBundle {
 			sum := sha256.Sum256(pl)
 			return rekor.Bundle(t, sigstoretest.HashedRekord(t, pl, sig, sigstoretest.TwinKey(t, pub, sum[:], sig)))
-		}, trust.ReasonUntrustedSigner, "comparing public key PEMs"},
+		}, trainenvv1.ReasonUntrustedSigner, "comparing public key PEMs"},
 		// The right entry, signed by a log the TrustRoot does not name.
 		{"entry from another log", func(pl, sig []byte) *cbundle.RekorBundle {
 			return sigstoretest.NewRekorLog(t).Bundle(t, sigstoretest.HashedRekord(t, pl, sig, pub))
-		}, trust.ReasonUntrustedSigner, "rekor log public key not found"},
+		}, trainenvv1.ReasonUntrustedSigner, "rekor log public key not found"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +75,7 @@ func TestRekorBundleMustNameTheSignature(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			t.Logf("%s: %s", got.Reason, got.Message)
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
-			g.Expect(got.Allowed).To(Equal(tc.reason == trust.ReasonVerified))
+			g.Expect(got.Allowed()).To(Equal(tc.reason == trainenvv1.ReasonVerified))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
 		})
 	}
@@ -102,8 +103,8 @@ func TestRekorBundleRequired(t *testing.T) {
 		reason string
 		msg    string
 	}{
-		{"log without the entry", emptyLog.URL, metav1.ConditionFalse, trust.ReasonUntrustedSigner, "signature not found in transparency log"},
-		{"log unreachable", down.URL, metav1.ConditionUnknown, trust.ReasonRegistryUnavailable, "connection refused"},
+		{"log without the entry", emptyLog.URL, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner, "signature not found in transparency log"},
+		{"log unreachable", down.URL, metav1.ConditionUnknown, trainenvv1.ReasonRegistryUnavailable, "connection refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +115,7 @@ func TestRekorBundleRequired(t *testing.T) {
 			p := loggedKeyPolicy("logged", reg.Host+"/team/*", release.publicPEM, root.Name)
 			got, _ := New(&StaticSource{Policies: pl(p), Roots: []pcv1alpha1.TrustRoot{*root}}, Options{}).Verify(bg, trust.Request{Image: img})
 			t.Logf("%s: %s", got.Reason, got.Message)
-			g.Expect(got.Allowed).To(BeFalse())
+			g.Expect(got.Allowed()).To(BeFalse())
 			g.Expect(got.Status).To(Equal(tc.status))
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
 			g.Expect(got.Message).To(ContainSubstring(tc.msg))

@@ -5,6 +5,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -29,7 +30,7 @@ func TestVerificationRequestCounts(t *testing.T) {
 		t.Helper()
 		got, err := v.Verify(bg, trust.Request{Image: img})
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+		g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 	}
 
 	verify(v, signed)

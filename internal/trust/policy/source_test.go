@@ -11,6 +11,7 @@ import (
 	"knative.dev/pkg/apis"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -38,7 +39,7 @@ func TestAPISource(t *testing.T) {
 	v := New(&APISource{Policies: c}, Options{})
 	got, err := v.Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 	g.Expect(got.Policies).To(Equal([]string{"release"}))
 }
 
@@ -59,7 +60,7 @@ func TestMissingTrustRoot(t *testing.T) {
 
 	got, err := New(&StaticSource{Policies: pl(p)}, Options{}).Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonInvalidPolicy), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonInvalidPolicy), got.Message)
 	g.Expect(got.Message).To(ContainSubstring("TrustRoot private-sigstore does not exist"))
 	g.Expect(reg.Requests()).To(BeEmpty())
 }

@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/metrics"
 	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/trust"
@@ -129,11 +130,11 @@ func New(src PolicySource, opts Options) *Verifier {
 func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict, error) {
 	ref, err := name.NewDigest(req.Image)
 	if err != nil {
-		return deny(trust.ReasonVerificationFailed, fmt.Sprintf("only a pinned digest can be verified: %v", err)), nil
+		return deny(trainenvv1.ReasonVerificationFailed, fmt.Sprintf("only a pinned digest can be verified: %v", err)), nil
 	}
 	all, err := v.store.current(ctx)
 	if err != nil {
-		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trust.ReasonPolicyUnavailable,
+		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trainenvv1.ReasonPolicyUnavailable,
 			Message: fmt.Sprintf("reading ClusterImagePolicies: %v", err)}, err
 	}
 	matching, err := v.match(ref, all)
@@ -152,7 +153,7 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 		if isInvalid(err) {
 			return invalid(ref, matching, err), nil
 		}
-		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trust.ReasonPolicyUnavailable, Message: err.Error()}, err
+		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trainenvv1.ReasonPolicyUnavailable, Message: err.Error()}, err
 	}
 	key := cacheKey(ref, matching, rootVersions)
 	if verdict, ok := v.cache.get(key); ok {
@@ -167,12 +168,12 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 		defer cancel()
 		start := time.Now()
 		verdict, err := v.evaluate(ectx, ref, req, matching, keys)
-		metrics.VerificationDuration.WithLabelValues(metrics.Result(verdict.Allowed, err)).Observe(time.Since(start).Seconds())
+		metrics.VerificationDuration.WithLabelValues(metrics.Result(verdict.Allowed(), err)).Observe(time.Since(start).Seconds())
 		v.cache.put(key, verdict, err, v.ttl(verdict, err))
 		return verdict, err
 	}
 	res, err, shared := v.flight.Do(key, run)
-	if shared && err != nil && res.(trust.Verdict).Reason == trust.ReasonRegistryUnauthorized {
+	if shared && err != nil && res.(trust.Verdict).Reason == trainenvv1.ReasonRegistryUnauthorized {
 		// The shared evaluation ran with another environment's pull secrets; a refusal
 		// of those says nothing about this caller's, so try with its own.
 		res, err = run()
@@ -197,7 +198,7 @@ func (v *Verifier) ttl(verdict trust.Verdict, err error) time.Duration {
 	switch {
 	case err != nil:
 		return 0
-	case verdict.Allowed:
+	case verdict.Allowed():
 		return v.opts.ReverifyInterval
 	default:
 		return v.opts.FailureTTL
@@ -240,15 +241,15 @@ func (v *Verifier) match(ref name.Digest, all []*compiled) ([]*compiled, error) 
 
 func (v *Verifier) unmatched(ref name.Digest) trust.Verdict {
 	if v.opts.AllowUnmatched {
-		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trust.ReasonUnmatchedAllowed, Allowed: true, Digest: ref.String(),
+		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trainenvv1.ReasonUnmatchedAllowed, Digest: ref.String(),
 			Message: fmt.Sprintf("NOT VERIFIED: no ClusterImagePolicy covers %s; it runs only because this operator allows unmatched images (a development setting: turn it off in production)", ref.Context().Name())}
 	}
-	return trust.Verdict{Status: metav1.ConditionFalse, Reason: trust.ReasonNoMatchingPolicy, Digest: ref.String(),
+	return trust.Verdict{Status: metav1.ConditionFalse, Reason: trainenvv1.ReasonNoMatchingPolicy, Digest: ref.String(),
 		Message: fmt.Sprintf("no ClusterImagePolicy covers %s, so it is not trusted; ask the platform team to add a policy whose images[].glob matches it", ref.Context().Name())}
 }
 
 func invalid(ref name.Digest, matching []*compiled, err error) trust.Verdict {
-	return trust.Verdict{Status: metav1.ConditionFalse, Reason: trust.ReasonInvalidPolicy, Digest: ref.String(), Policies: names(matching),
+	return trust.Verdict{Status: metav1.ConditionFalse, Reason: trainenvv1.ReasonInvalidPolicy, Digest: ref.String(), Policies: names(matching),
 		Message: fmt.Sprintf("cannot verify %s: %v; fix the policy", ref.Context().Name(), err)}
 }
 

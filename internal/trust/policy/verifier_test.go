@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
@@ -52,18 +53,18 @@ func TestVerify(t *testing.T) {
 		allowed  bool
 		message  string
 	}{
-		{"signed with the trusted key", pl(enforce), Options{}, signed, metav1.ConditionTrue, trust.ReasonVerified, true, "authority release-key [key SHA256:"},
-		{"unsigned", pl(enforce), Options{}, unsigned, metav1.ConditionFalse, trust.ReasonNoSignature, false, "no signatures found"},
-		{"signed with another key", pl(enforce), Options{}, foreign, metav1.ConditionFalse, trust.ReasonUntrustedSigner, false, "no matching signatures"},
-		{"no matching policy", pl(enforce), Options{}, uncovered, metav1.ConditionFalse, trust.ReasonNoMatchingPolicy, false, "no ClusterImagePolicy covers"},
-		{"no policy at all", nil, Options{}, signed, metav1.ConditionFalse, trust.ReasonNoMatchingPolicy, false, "not trusted"},
-		{"unmatched allowed for development", pl(enforce), Options{AllowUnmatched: true}, uncovered, metav1.ConditionUnknown, trust.ReasonUnmatchedAllowed, true, "NOT VERIFIED"},
-		{"warn mode, unsigned", pl(warn), Options{}, unsigned, metav1.ConditionTrue, trust.ReasonVerifiedWithWarnings, true, "ALLOWED WITH WARNINGS, only because the failing policies are in warn mode: policy release (warn mode)"},
-		{"all matching policies must pass", pl(enforce, slsa), Options{}, signed, metav1.ConditionFalse, trust.ReasonAttestationMissing, false, "policy provenance"},
-		{"provenance from the trusted builder", pl(slsa), Options{}, provenance, metav1.ConditionTrue, trust.ReasonVerified, true, "attestations " + slsaV02},
-		{"provenance missing", pl(slsa), Options{}, signed, metav1.ConditionFalse, trust.ReasonAttestationMissing, false, "no matching attestations"},
-		{"provenance from another builder", pl(slsa), Options{}, wrongBuilder, metav1.ConditionFalse, trust.ReasonAttestationPolicyFailed, false, "failed evaluating cue policy"},
-		{"invalid matching policy fails closed", pl(enforce, broken), Options{}, signed, metav1.ConditionFalse, trust.ReasonInvalidPolicy, false, "broken"},
+		{"signed with the trusted key", pl(enforce), Options{}, signed, metav1.ConditionTrue, trainenvv1.ReasonVerified, true, "authority release-key [key SHA256:"},
+		{"unsigned", pl(enforce), Options{}, unsigned, metav1.ConditionFalse, trainenvv1.ReasonNoSignature, false, "no signatures found"},
+		{"signed with another key", pl(enforce), Options{}, foreign, metav1.ConditionFalse, trainenvv1.ReasonUntrustedSigner, false, "no matching signatures"},
+		{"no matching policy", pl(enforce), Options{}, uncovered, metav1.ConditionFalse, trainenvv1.ReasonNoMatchingPolicy, false, "no ClusterImagePolicy covers"},
+		{"no policy at all", nil, Options{}, signed, metav1.ConditionFalse, trainenvv1.ReasonNoMatchingPolicy, false, "not trusted"},
+		{"unmatched allowed for development", pl(enforce), Options{AllowUnmatched: true}, uncovered, metav1.ConditionUnknown, trainenvv1.ReasonUnmatchedAllowed, true, "NOT VERIFIED"},
+		{"warn mode, unsigned", pl(warn), Options{}, unsigned, metav1.ConditionTrue, trainenvv1.ReasonVerifiedWithWarnings, true, "ALLOWED WITH WARNINGS, only because the failing policies are in warn mode: policy release (warn mode)"},
+		{"all matching policies must pass", pl(enforce, slsa), Options{}, signed, metav1.ConditionFalse, trainenvv1.ReasonAttestationMissing, false, "policy provenance"},
+		{"provenance from the trusted builder", pl(slsa), Options{}, provenance, metav1.ConditionTrue, trainenvv1.ReasonVerified, true, "attestations " + slsaV02},
+		{"provenance missing", pl(slsa), Options{}, signed, metav1.ConditionFalse, trainenvv1.ReasonAttestationMissing, false, "no matching attestations"},
+		{"provenance from another builder", pl(slsa), Options{}, wrongBuilder, metav1.ConditionFalse, trainenvv1.ReasonAttestationPolicyFailed, false, "failed evaluating cue policy"},
+		{"invalid matching policy fails closed", pl(enforce, broken), Options{}, signed, metav1.ConditionFalse, trainenvv1.ReasonInvalidPolicy, false, "broken"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +75,7 @@ func TestVerify(t *testing.T) {
 			t.Logf("%s: %s", got.Reason, got.Message)
 			g.Expect(got.Status).To(Equal(tc.status), got.Message)
 			g.Expect(got.Reason).To(Equal(tc.reason), got.Message)
-			g.Expect(got.Allowed).To(Equal(tc.allowed))
+			g.Expect(got.Allowed()).To(Equal(tc.allowed))
 			g.Expect(got.Message).To(ContainSubstring(tc.message))
 		})
 	}
@@ -95,7 +96,7 @@ func TestVerifyRecordsEvidence(t *testing.T) {
 
 	got, err := v.Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 	g.Expect(got.Digest).To(Equal(img))
 	g.Expect(got.Policies).To(Equal([]string{"provenance", "release"}))
 	g.Expect(got.CheckedAt).NotTo(BeZero())
@@ -132,7 +133,7 @@ spec:
 
 	got, err := New(&StaticSource{Policies: pl(cip)}, Options{}).Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 }
 
 func TestVerifyRegistryDown(t *testing.T) {
@@ -146,15 +147,15 @@ func TestVerifyRegistryDown(t *testing.T) {
 	reg.SetDown(true)
 	got, err := v.Verify(bg, trust.Request{Image: img})
 	g.Expect(err).To(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonRegistryUnavailable))
-	g.Expect(got.Allowed).To(BeFalse())
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonRegistryUnavailable))
+	g.Expect(got.Allowed()).To(BeFalse())
 	g.Expect(got.Message).To(ContainSubstring("503"))
 
 	// The error was not cached: the registry's return is seen at once.
 	reg.SetDown(false)
 	got, err = v.Verify(bg, trust.Request{Image: img})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 }
 
 func TestVerifyRegistryUnauthorized(t *testing.T) {
@@ -168,11 +169,11 @@ func TestVerifyRegistryUnauthorized(t *testing.T) {
 
 	got, err := v.Verify(bg, trust.Request{Image: img})
 	g.Expect(err).To(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonRegistryUnauthorized), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonRegistryUnauthorized), got.Message)
 
 	got, err = v.Verify(bg, trust.Request{Image: img, Keychain: staticKeychain{&authn.Basic{Username: "user", Password: "secret"}}})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(got.Reason).To(Equal(trust.ReasonVerified), got.Message)
+	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonVerified), got.Message)
 }
 
 func TestVerifyRejectsTags(t *testing.T) {
@@ -180,7 +181,7 @@ func TestVerifyRejectsTags(t *testing.T) {
 	got, err := New(&StaticSource{}, Options{}).Verify(bg, trust.Request{Image: "registry.example.com/app:latest"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(got.Status).To(Equal(metav1.ConditionFalse))
-	g.Expect(got.Allowed).To(BeFalse())
+	g.Expect(got.Allowed()).To(BeFalse())
 }
 
 type staticKeychain struct{ authn.Authenticator }
@@ -213,9 +214,9 @@ func TestMatchResources(t *testing.T) {
 	img := push(t, reg, "team/app")
 	p := keyPolicy("release", reg.Host+"/team/*", release.publicPEM)
 	for resource, want := range map[string]string{
-		"pods":         trust.ReasonNoSignature,
-		"statefulsets": trust.ReasonNoSignature,
-		"cronjobs":     trust.ReasonNoMatchingPolicy,
+		"pods":         trainenvv1.ReasonNoSignature,
+		"statefulsets": trainenvv1.ReasonNoSignature,
+		"cronjobs":     trainenvv1.ReasonNoMatchingPolicy,
 	} {
 		t.Run(resource, func(t *testing.T) {
 			g := NewWithT(t)
