@@ -80,19 +80,6 @@ func WithIdleSuspension(at time.Time, message string) TrainingEnvironmentModifie
 	}
 }
 
-// WithCondition sets a status condition (replacing one of the same type).
-func WithCondition(c metav1.Condition) TrainingEnvironmentModifier {
-	return func(te *trainenvv1.TrainingEnvironment) {
-		for i := range te.Status.Conditions {
-			if te.Status.Conditions[i].Type == c.Type {
-				te.Status.Conditions[i] = c
-				return
-			}
-		}
-		te.Status.Conditions = append(te.Status.Conditions, c)
-	}
-}
-
 // WithoutGPU removes spec.gpu: the environment runs on CPU.
 func WithoutGPU() TrainingEnvironmentModifier {
 	return func(te *trainenvv1.TrainingEnvironment) { te.Spec.GPU = nil }
