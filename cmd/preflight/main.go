@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
+	"github.com/trainenv/trainenv/internal/gpufacts"
+	"github.com/trainenv/trainenv/internal/nvmlread"
 	"github.com/trainenv/trainenv/internal/preflight"
 	"github.com/trainenv/trainenv/internal/preflight/report"
 )
@@ -35,6 +38,9 @@ func (r *requirements) String() string     { return strings.Join(*r, " AND ") }
 func (r *requirements) Set(v string) error { *r = append(*r, v); return nil }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == gpufacts.ActivityCommand {
+		os.Exit(gpuActivity(nvml.New(), os.Getenv("NVIDIA_VISIBLE_DEVICES"), os.Stdout))
+	}
 	var (
 		cfg     preflight.Config
 		require requirements
@@ -97,4 +103,27 @@ func printReport(out io.Writer, r report.Report, took time.Duration) {
 	for _, s := range r.Skipped {
 		fmt.Fprintf(out, "  skipped: %s\n", s)
 	}
+}
+
+// gpuActivity (`preflight gpu-activity`, gpufacts.ActivityCommand) prints the activity of the
+// GPUs the container was given as one JSON object, {"gpus": [...]} or {"error": "..."}, for
+// the entrypoint's idle detection: the entrypoint is static and cannot load NVML itself.
+func gpuActivity(lib nvml.Interface, visible string, out io.Writer) int {
+	var result struct {
+		GPUs  []gpufacts.GPUActivity `json:"gpus"`
+		Error string                 `json:"error,omitempty"`
+	}
+	gpus, err := nvmlread.Activity(lib, visible)
+	result.GPUs = gpus
+	if result.GPUs == nil {
+		result.GPUs = []gpufacts.GPUActivity{}
+	}
+	if err != nil {
+		result.Error = err.Error()
+	}
+	_ = json.NewEncoder(out).Encode(result)
+	if err != nil {
+		return 1
+	}
+	return 0
 }

@@ -69,3 +69,29 @@ func TestPreflightLinksNoKubernetes(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUActivityPrintsJSON: what the entrypoint reads from `trainenv-preflight gpu-activity`.
+func TestGPUActivityPrintsJSON(t *testing.T) {
+	g := NewWithT(t)
+	s := nvmltest.Complete(dgxa100.New())
+	for i := range s.Devices {
+		d := nvmltest.Device(s, i)
+		util := uint32(0)
+		if i == 1 {
+			util = 97
+		}
+		d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{Gpu: util}, nvml.SUCCESS }
+		d.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) { return make([]nvml.ProcessInfo, util/97), nvml.SUCCESS }
+	}
+	var out bytes.Buffer
+	g.Expect(gpuActivity(s, "0,1", &out)).To(Equal(0))
+	u0, _ := nvmltest.Device(s, 0).GetUUID()
+	u1, _ := nvmltest.Device(s, 1).GetUUID()
+	g.Expect(out.String()).To(MatchJSON(`{"gpus": [
+		{"index": 0, "uuid": "` + u0 + `", "utilization": 0, "processes": 0},
+		{"index": 1, "uuid": "` + u1 + `", "utilization": 97, "processes": 1}]}`))
+
+	out.Reset()
+	g.Expect(gpuActivity(s, "GPU-gone", &out)).To(Equal(1))
+	g.Expect(out.String()).To(ContainSubstring(`"error":"GPU GPU-gone (NVIDIA_VISIBLE_DEVICES)`))
+}

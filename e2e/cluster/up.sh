@@ -347,9 +347,10 @@ eventually "$timeout" kc get serviceaccount default -n default ||
 
 # --- sample images ----------------------------------------------------------------------
 repo=trainenv/pytorch-cuda
-# in_registry REF: the registry holds manifest REF (a tag or digest) of the repository.
+# in_registry REF: the registry holds manifest REF (a tag or digest) of the repository. A
+# 404 is an answer, not an error: no -S, so that curl prints nothing for it.
 in_registry() {
-  curl -fsS -o /dev/null -I -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$registry/v2/$repo/manifests/$1"
+  curl -fs -o /dev/null -I -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$registry/v2/$repo/manifests/$1"
 }
 # push ARGS...: pushes a sample image (e2e/sampleimage), built once per run if need be.
 push() {

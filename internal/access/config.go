@@ -50,9 +50,13 @@ type Config struct {
 	// Jupyter runs the Jupyter server when set.
 	Jupyter *JupyterConfig `json:"jupyter,omitempty"`
 	// IdleSuspendAfterSeconds, when > 0, makes the entrypoint exit with the termination
-	// message IdleMessagePrefix… after that long with no SSH session, no terminal and no busy
-	// kernel; the operator then suspends the environment. 0: never.
+	// message IdleMessagePrefix… after that long with no SSH session, no terminal, no busy
+	// kernel, no busy process and no GPU utilisation; the operator then suspends the
+	// environment. 0: never.
 	IdleSuspendAfterSeconds int64 `json:"idleSuspendAfterSeconds,omitempty"`
+	// GPUActivityCommand reads the utilisation of the pod's GPUs for idle detection (the
+	// preflight binary with gpufacts.ActivityCommand); empty without GPUs.
+	GPUActivityCommand []string `json:"gpuActivityCommand,omitempty"`
 	// Command is the image's own command, run when neither server is (kept for logs).
 	Command []string `json:"command,omitempty"`
 }

@@ -3,51 +3,38 @@ package compat_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/compat"
 	"github.com/trainenv/trainenv/internal/cuda"
 	"github.com/trainenv/trainenv/internal/gpufacts"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 )
 
 // gpuNodeLabels labels a node as the agent does (agent=true) or as GPU Feature Discovery
 // does (current or deprecated names).
 func gpuNodeLabels(scheme, driver, cudaVersion, compute, brand string) map[string]string {
-	d, c, a := strings.Split(driver, "."), strings.Split(cudaVersion, "."), strings.Split(compute, ".")
-	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
-	l := map[string]string{gpufacts.LabelProduct: "NVIDIA-A100-SXM4-80GB"}
+	facts := []gen.NodeModifier{gen.WithGPUProduct("NVIDIA-A100-SXM4-80GB"), gen.WithDriver(driver), gen.WithCUDA(cudaVersion), gen.WithCompute(compute)}
 	switch scheme {
 	case "agent":
-		l[gpufacts.LabelDriverInt] = fmt.Sprint(atoi(d[0])*1_000_000 + atoi(d[1])*1000 + atoi(d[2]))
-		l[gpufacts.LabelCUDAInt] = fmt.Sprint(atoi(c[0])*1000 + atoi(c[1])*10)
-		l[gpufacts.LabelComputeInt] = fmt.Sprint(atoi(a[0])*10 + atoi(a[1]))
-		l[gpufacts.LabelBrand] = brand
-	case "gfd":
-		l[gpufacts.LabelDriverMajor], l[gpufacts.LabelDriverMinor], l[gpufacts.LabelDriverRevision] = d[0], d[1], d[2]
-		l[gpufacts.LabelCUDAMajor], l[gpufacts.LabelCUDAMinor] = c[0], c[1]
-		l[gpufacts.LabelComputeMajor], l[gpufacts.LabelComputeMinor] = a[0], a[1]
+		facts = append(facts, gen.WithBrand(brand), gen.LabelledByAgent())
 	case "gfd-deprecated":
-		l[gpufacts.LabelDeprecatedDriverMajor], l[gpufacts.LabelDeprecatedDriverMinor], l[gpufacts.LabelDeprecatedDriverRevision] = d[0], d[1], d[2]
-		l[gpufacts.LabelDeprecatedCUDAMajor], l[gpufacts.LabelDeprecatedCUDAMinor] = c[0], c[1]
-		l[gpufacts.LabelComputeMajor], l[gpufacts.LabelComputeMinor] = a[0], a[1]
+		facts = append(facts, gen.LabelledByDeprecatedGFD())
 	}
-	return l
+	return gen.Node("", facts...).Labels
 }
 
 func labelledNode(name string, labels map[string]string) corev1.Node {
-	return corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Status:     corev1.NodeStatus{Allocatable: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}},
-	}
+	n := gen.Node(name, gen.WithNodeLabels(labels))
+	n.Status.Allocatable = corev1.ResourceList{gen.GPUResource: resource.MustParse("8")}
+	return *n
 }
 
 func requirements(t testing.TB, values ...string) cuda.Requirements {

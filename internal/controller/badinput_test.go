@@ -27,7 +27,7 @@ func TestBadInputSeenAsConditions(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("bad-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("bad-a100")
 	image := reg.Host + "/team/pytorch:2.4"
 	verifier := policy.New(&policy.APISource{Policies: k8s, Refs: k8s}, policy.Options{})
 	ssh := func(key string) func(*trainenvv1.TrainingEnvironment) {

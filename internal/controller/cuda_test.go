@@ -11,6 +11,7 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/gpufacts"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 )
 
@@ -22,8 +23,8 @@ func TestCUDARequirementGatesAndPlacesTheWorkload(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "cu128", registrytest.Image(t, "CUDA_VERSION=12.8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.8 brand=tesla,driver>=535,driver<536"))
-	old := f.gpuNodeWithDriver("cuda-a100", "NVIDIA-A100-SXM4-80GB", 8, "535", "104", "05", "12", "2")
-	t4 := f.gpuNodeWithDriver("cuda-t4", "Tesla-T4", 4, "470", "239", "06", "11", "4")
+	old := f.gpuNode("cuda-a100", gen.WithDriver("535.104.05"), gen.WithCUDA("12.2"))
+	t4 := f.gpuNode("cuda-t4", gen.WithGPUProduct("Tesla-T4"), gen.WithGPUs(4), gen.WithDriver("470.239.06"), gen.WithCUDA("11.4"))
 
 	te := f.create("cu128", reg.Host+"/team/pytorch:cu128")
 	_, err, te := f.reconcile(te)
@@ -61,7 +62,7 @@ func TestSpecCUDARequireOverridesImage(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "cu128", registrytest.Image(t, "NVIDIA_REQUIRE_CUDA=cuda>=12.8"))
-	f.gpuNodeWithDriver("override-a100", "NVIDIA-A100-SXM4-80GB", 8, "535", "104", "05", "12", "2")
+	f.gpuNode("override-a100", gen.WithDriver("535.104.05"), gen.WithCUDA("12.2"))
 	te := f.create("override", reg.Host+"/team/pytorch:cu128", func(te *trainenvv1.TrainingEnvironment) {
 		te.Spec.CUDA = &trainenvv1.CUDASpec{Require: "cuda>=12.0"}
 	})
@@ -92,7 +93,7 @@ func TestMinorVersionCompatibilityOptIn(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "cu124", registrytest.Image(t, "NVIDIA_REQUIRE_CUDA=cuda>=12.4"))
-	f.gpuNodeWithDriver("minor-a100", "NVIDIA-A100-SXM4-80GB", 8, "535", "104", "05", "12", "2")
+	f.gpuNode("minor-a100", gen.WithDriver("535.104.05"), gen.WithCUDA("12.2"))
 	te := f.create("minor", reg.Host+"/team/pytorch:cu124")
 	_, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -118,7 +119,7 @@ func TestTorchArchListPlacesTheWorkload(t *testing.T) {
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "arch", registrytest.Image(t, "NVIDIA_REQUIRE_CUDA=cuda>=12.4", "TORCH_CUDA_ARCH_LIST=8.0 8.6 9.0"))
 	for name, cc := range map[string][2]string{"arch-b200": {"10", "0"}, "arch-h100": {"9", "0"}} {
-		n := f.gpuNodeWithDriver(name, "NVIDIA-GPU", 8, "570", "124", "06", "12", "8")
+		n := f.gpuNode(name, gen.WithGPUProduct("NVIDIA-GPU"), gen.WithDriver("570.124.06"), gen.WithCUDA("12.8"))
 		n.Labels[gpufacts.LabelComputeMajor], n.Labels[gpufacts.LabelComputeMinor] = cc[0], cc[1]
 		g.Expect(k8s.Update(f.ctx, n)).To(Succeed())
 	}

@@ -1,6 +1,8 @@
 package controller_test
 
 import (
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,9 +11,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/controller"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 )
 
@@ -24,8 +30,9 @@ func TestAPIServerRestartUnderRunningManager(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("restart-a100", "NVIDIA-A100-SXM4-80GB", 8)
-	tm := startManager(t, f.ns)
+	f.gpuNode("restart-a100")
+	var failed failedRequests
+	tm := startManager(t, f.ns, failed.countCache())
 
 	before := f.create("before", reg.Host+"/team/pytorch:2.4")
 	g.Eventually(func() error { _, err := f.statefulSet(before); return err }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
@@ -33,7 +40,10 @@ func TestAPIServerRestartUnderRunningManager(t *testing.T) {
 	start := time.Now()
 	g.Expect(controlPlane.StopAPIServer()).To(Succeed())
 	t.Logf("stopped in %s", time.Since(start).Round(100*time.Millisecond))
-	time.Sleep(2 * time.Second) // the manager's watches and requests fail meanwhile
+	// Down until the manager's watches, trying to come back, have failed to connect.
+	g.Eventually(failed.Load, 30*time.Second, 50*time.Millisecond).Should(BeNumerically(">", 0),
+		"the manager's cache tries to reach kube-apiserver while it is down")
+	t.Logf("the manager's cache failed to connect %d times", failed.Load())
 	restart := time.Now()
 	g.Expect(controlPlane.StartAPIServer()).To(Succeed())
 	t.Logf("started in %s", time.Since(restart).Round(100*time.Millisecond))
@@ -66,4 +76,37 @@ func TestAPIServerRestartUnderRunningManager(t *testing.T) {
 		}
 		g.Expect(got).To(HaveLen(2), "%T: %v", list, got)
 	}
+}
+
+// failedRequests counts the requests of a manager's cache (its lists and watches) that got
+// no response at all, as when kube-apiserver is down.
+type failedRequests struct{ atomic.Int64 }
+
+// countCache is a managerOption that counts the cache's failed requests in c.
+func (c *failedRequests) countCache() managerOption {
+	return func(o *ctrl.Options, _ *controller.TrainingEnvironmentReconciler) {
+		o.NewCache = func(cfg *rest.Config, opts cache.Options) (cache.Cache, error) {
+			cfg = rest.CopyConfig(cfg)
+			cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, c} })
+			hc, err := rest.HTTPClientFor(cfg)
+			if err != nil {
+				return nil, err
+			}
+			opts.HTTPClient = hc // the manager's shared client would bypass the wrapper
+			return cache.New(cfg, opts)
+		}
+	}
+}
+
+type countingTransport struct {
+	http.RoundTripper
+	failed *failedRequests
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.RoundTripper.RoundTrip(req)
+	if err != nil {
+		t.failed.Add(1)
+	}
+	return resp, err
 }

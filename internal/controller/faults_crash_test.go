@@ -29,7 +29,7 @@ func TestKilledBetweenCreatesRecoversWithoutDuplicatesOrOrphans(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("crash-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("crash-a100")
 	f.putSecret("keys", map[string]string{"authorized_keys": authorizedKey(t)})
 	image := reg.Host + "/team/pytorch:2.4"
 	access := func(te *trainenvv1.TrainingEnvironment) {

@@ -20,7 +20,7 @@ func TestLeaderElectionOnlyTheLeaderWritesAndFailsOver(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("leader-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("leader-a100")
 	const lease = 2 * time.Second
 	elect := func(o *ctrl.Options, _ *controller.TrainingEnvironmentReconciler) {
 		o.LeaderElection = true

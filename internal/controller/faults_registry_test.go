@@ -26,7 +26,7 @@ func TestRegistryKilledWhileVerifyingThenRestarted(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	k := newKeylessTrust(f)
-	f.gpuNode("outage-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("outage-a100")
 	startManager(t, f.ns, func(_ *ctrl.Options, r *controller.TrainingEnvironmentReconciler) {
 		r.Verifier = policy.New(&policy.APISource{Policies: k8s, Refs: k8s}, policy.Options{Timeout: 2 * time.Second})
 	})

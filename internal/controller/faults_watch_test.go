@@ -30,7 +30,7 @@ func TestNodeFactsChangesReevaluateEnvironments(t *testing.T) {
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "cu128", registrytest.Image(t, "CUDA_VERSION=12.8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.8"))
 	image := reg.Host + "/team/pytorch:cu128"
-	node := f.gpuNode("facts-a100", "NVIDIA-A100-SXM4-80GB", 8) // GFD labels: driver 550.54.15, CUDA 12.4
+	node := f.gpuNode("facts-a100") // GFD labels: driver 550.54.15, CUDA 12.4
 	tm := startManager(t, f.ns)
 	eventually := func(actual any) AsyncAssertion { return g.Eventually(actual, 20*time.Second, 100*time.Millisecond) }
 	relabel := func(change func(map[string]string)) {
@@ -97,7 +97,7 @@ func TestPolicyEditedToRejectRunningImage(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	k := newKeylessTrust(f)
-	f.gpuNode("edit-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("edit-a100")
 	startManager(t, f.ns, func(_ *ctrl.Options, r *controller.TrainingEnvironmentReconciler) {
 		r.Verifier = policy.New(&policy.APISource{Policies: k8s, Refs: k8s}, policy.Options{})
 	})

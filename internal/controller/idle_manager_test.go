@@ -23,7 +23,7 @@ func TestManagerSuspendsIdleAndResumesOnRequest(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("idlemgr-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("idlemgr-a100")
 	f.putSecret("idlemgr-keys", map[string]string{"authorized_keys": authorizedKey(t)})
 
 	startManager(t, f.ns)

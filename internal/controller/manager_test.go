@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 )
 
@@ -38,7 +39,7 @@ func TestManagerWatchesDriveTheEnvironment(t *testing.T) {
 		haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionFalse, trainenvv1.ReasonNoGPUNodes))
 
 	// A fitting node appears: the node watch unstalls the environment.
-	f.gpuNode("watched-t4", "Tesla-T4", 4)
+	f.gpuNode("watched-t4", gen.WithGPUProduct("Tesla-T4"), gen.WithGPUs(4))
 	g.Eventually(func() error { _, err := f.statefulSet(te); return err }, 20*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	// The pod becomes ready: the pod watch finishes the environment.

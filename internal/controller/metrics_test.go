@@ -34,6 +34,7 @@ import (
 	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/metrics"
 	"github.com/trainenv/trainenv/internal/registry"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 )
 
 // startMetricsManager runs the reconciler in a manager that serves metrics as the manager
@@ -177,7 +178,7 @@ func value(families map[string]*dto.MetricFamily, name string, labels ...string)
 // agentNode is a GPU node whose node agent reported just now.
 func (f *fixture) agentNode(name string) {
 	f.t.Helper()
-	n := f.gpuNode(name, "Tesla-T4", 1)
+	n := f.gpuNode(name, gen.WithGPUProduct("Tesla-T4"), gen.WithGPUs(1))
 	patch := client.MergeFrom(n.DeepCopy())
 	n.Labels[gpufacts.LabelNVML] = gpufacts.NVMLOK
 	n.Annotations = map[string]string{gpufacts.AnnotationHeartbeat: gpufacts.FormatHeartbeat(time.Now())}
@@ -198,7 +199,7 @@ func TestMetricsEndpointAfterReconciles(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	k := newKeylessTrust(f)
-	f.gpuNode("metrics-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("metrics-a100")
 	f.agentNode("metrics-agent")
 	url := startMetricsManager(t, f)
 
@@ -220,7 +221,7 @@ func TestMetricsEndpointAfterReconciles(t *testing.T) {
 	signed := k.push(t, "signed", ciSubject)
 	running := f.create("running", signed)
 	f.create("starting", signed)
-	f.create("suspended", signed, func(te *trainenvv1.TrainingEnvironment) { te.Spec.Suspend, te.Spec.GPU.Count = true, 4 })
+	f.create("suspended", signed, gen.WithSuspend(true), gen.WithGPU(4))
 	f.create("unsigned", k.push(t, "unsigned", ""))
 	g.Eventually(func() error { _, err := f.statefulSet(running); return err }, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 	f.setInitStatus(f.podFor(running, "metrics-a100"), corev1.ContainerStatus{State: terminated(0, passing)},

@@ -67,7 +67,7 @@ func TestOwnedObjectPredicatesAndStrippedCache(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("pred-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("pred-a100")
 
 	// The cache as cmd/main.go configures it: pods and StatefulSets stripped to what the
 	// reconciler reads, so this test also runs the passes on the stripped objects.

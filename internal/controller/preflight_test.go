@@ -70,7 +70,7 @@ func TestPreflightResultReachesStatusAndEvents(t *testing.T) {
 	f.r.Recorder = rec
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "cu124", registrytest.Image(t, "CUDA_VERSION=12.4.1", "NVIDIA_REQUIRE_CUDA=cuda>=12.4 brand=tesla,driver>=535,driver<536"))
-	f.gpuNode("pf-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("pf-a100")
 	te := f.create("pf", reg.Host+"/team/pytorch:cu124")
 	_, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -31,7 +31,7 @@ func TestSecretsNeverReachLogsOrEvents(t *testing.T) {
 	const password = "pull-Secret-Value-7f3a9c"
 	reg.RequireBasicAuth("alice", password)
 	reg.Push("private/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("secrets-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("secrets-a100")
 	f.putSecret("secrets-keys", map[string]string{"authorized_keys": authorizedKey(t)})
 	tm := startManager(t, f.ns)
 
@@ -99,6 +99,7 @@ func pemBody(data []byte) string {
 // what the code does with it (reads through the cache: get, list, watch; writes: create,
 // update, patch), listed here by hand next to the call sites they stand for.
 func TestManagerClusterRoleIsLeastPrivilege(t *testing.T) {
+	needEnv(t)
 	g := NewWithT(t)
 	used := map[string]sets.Set[string]{
 		// Reconcile reads it through the cache; patchStatus patches status once per pass.

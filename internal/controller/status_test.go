@@ -16,6 +16,7 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/preflight/report"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
@@ -153,28 +154,11 @@ func TestVerifiedAllowsRunMatchesSummarize(t *testing.T) {
 
 const pinned = "r.example/img@sha256:abc"
 
-// pod builds the environment's pod running image, with optional edits.
-func pod(image string, edits ...func(*corev1.Pod)) *corev1.Pod {
-	p := &corev1.Pod{}
-	p.Name, p.Spec.NodeName, p.Status.Phase = "te-0", "gpu-1", corev1.PodPending
-	p.Spec.Containers = []corev1.Container{{Name: workload.ContainerName, Image: image}}
-	for _, e := range edits {
-		e(p)
-	}
-	return p
-}
-
-func podCondition(t corev1.PodConditionType, s corev1.ConditionStatus, reason, msg string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: t, Status: s, Reason: reason, Message: msg})
-	}
-}
-
-func waiting(container, reason string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
-			Name: container, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "back-off"}}})
-	}
+// pod builds the environment's pod, pending on gpu-1, running image, with optional edits.
+func pod(image string, edits ...gen.PodModifier) *corev1.Pod {
+	return gen.Pod("te-0", append([]gen.PodModifier{
+		gen.OnNode("gpu-1"), gen.WithPodPhase(corev1.PodPending), gen.WithContainer(workload.ContainerName, image),
+	}, edits...)...)
 }
 
 func preflightRunningNow(p *corev1.Pod) {
@@ -196,17 +180,17 @@ func TestPodState(t *testing.T) {
 	}{
 		{"no pod yet", nil, nil, false, trainenvv1.ReasonPodStarting, false, "waiting for the StatefulSet"},
 		{"pending", pod(pinned), nil, false, trainenvv1.ReasonPodStarting, false, "pod te-0 is Pending"},
-		{"ready", pod(pinned, podCondition(corev1.PodReady, corev1.ConditionTrue, "", "")), passed, true, trainenvv1.ReasonPodReady, false, "ready on node gpu-1"},
-		{"unschedulable", pod(pinned, podCondition(corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, "0/3 nodes: Insufficient nvidia.com/gpu")),
+		{"ready", pod(pinned, gen.WithPodCondition(corev1.PodReady, corev1.ConditionTrue, "", "")), passed, true, trainenvv1.ReasonPodReady, false, "ready on node gpu-1"},
+		{"unschedulable", pod(pinned, gen.WithPodCondition(corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, "0/3 nodes: Insufficient nvidia.com/gpu")),
 			nil, false, trainenvv1.ReasonUnschedulable, true, "Insufficient nvidia.com/gpu"},
-		{"unschedulable beats a failed preflight", pod(pinned, podCondition(corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, "x")),
+		{"unschedulable beats a failed preflight", pod(pinned, gen.WithPodCondition(corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable, "x")),
 			failed, false, trainenvv1.ReasonUnschedulable, true, "cannot be scheduled"},
 		{"failed preflight", pod(pinned), failed, false, trainenvv1.ReasonPreflightFailed, false, "no GPU visible"},
-		{"failed preflight beats a crash loop", pod(pinned, waiting(workload.ContainerName, "CrashLoopBackOff")), failed, false, trainenvv1.ReasonPreflightFailed, false, "preflight"},
-		{"crash loop", pod(pinned, waiting(workload.ContainerName, "CrashLoopBackOff")), nil, false, trainenvv1.ReasonContainerFailing, true, "CrashLoopBackOff"},
-		{"image pull back-off", pod(pinned, waiting(workload.ContainerName, "ImagePullBackOff")), nil, false, trainenvv1.ReasonContainerFailing, true, "ImagePullBackOff"},
-		{"creating is not failing", pod(pinned, waiting(workload.ContainerName, "ContainerCreating")), nil, false, trainenvv1.ReasonPodStarting, false, "Pending"},
-		{"old digest being replaced", pod("r.example/img@sha256:old", podCondition(corev1.PodReady, corev1.ConditionTrue, "", "")), nil,
+		{"failed preflight beats a crash loop", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "CrashLoopBackOff", "back-off")), failed, false, trainenvv1.ReasonPreflightFailed, false, "preflight"},
+		{"crash loop", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "CrashLoopBackOff", "back-off")), nil, false, trainenvv1.ReasonContainerFailing, true, "CrashLoopBackOff"},
+		{"image pull back-off", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "ImagePullBackOff", "back-off")), nil, false, trainenvv1.ReasonContainerFailing, true, "ImagePullBackOff"},
+		{"creating is not failing", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "ContainerCreating", "back-off")), nil, false, trainenvv1.ReasonPodStarting, false, "Pending"},
+		{"old digest being replaced", pod("r.example/img@sha256:old", gen.WithPodCondition(corev1.PodReady, corev1.ConditionTrue, "", "")), nil,
 			false, trainenvv1.ReasonPodStarting, false, "being replaced to run " + pinned},
 		{"preflight running", pod(pinned, preflightRunningNow), nil, false, trainenvv1.ReasonPodStarting, false, "checking its GPUs"},
 	}

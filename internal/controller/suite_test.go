@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -23,15 +23,16 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/controller"
-	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/registry"
 	"github.com/trainenv/trainenv/internal/testutil/envtestutil"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
-// One real kube-apiserver and etcd for the package (envtest). The tests call Reconcile
-// directly with a fake clock, so every pass is deterministic; the API is real.
+// One real kube-apiserver and etcd for the package (envtest), started by the first test
+// that needs one (needEnv). The tests call Reconcile directly with a fake clock, so every
+// pass is deterministic; the API is real.
 var (
 	k8s       client.Client
 	envConfig *rest.Config
@@ -51,23 +52,35 @@ func TestMain(m *testing.M) {
 	if err := pcv1alpha1.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	var err error
-	controlPlane, err = envtestutil.StartEnv()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		os.Exit(1)
-	}
-	cfg, stop := controlPlane.Config, controlPlane.Stop
-	envConfig = cfg
-	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		panic(err)
-	}
 	code := m.Run()
-	if err := stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	if controlPlane != nil {
+		if err := controlPlane.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
 	}
 	os.Exit(code)
+}
+
+var (
+	envOnce sync.Once
+	envErr  error
+)
+
+// needEnv starts the package's kube-apiserver and etcd on first use, so that a run of
+// only the client-free tests (go test -run 'TestSummarize|TestPodState') starts none.
+func needEnv(t testing.TB) {
+	t.Helper()
+	envOnce.Do(func() {
+		controlPlane, envErr = envtestutil.StartEnv()
+		if envErr != nil {
+			return
+		}
+		envConfig = controlPlane.Config
+		k8s, envErr = client.New(envConfig, client.Options{Scheme: scheme})
+	})
+	if envErr != nil {
+		t.Fatalf("starting envtest: %v", envErr)
+	}
 }
 
 func zapLevel() zapcoreLevel {
@@ -88,6 +101,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	needEnv(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		GenerateName: "te-",
@@ -111,22 +125,13 @@ func newFixture(t *testing.T) *fixture {
 // testToolsImage stands for the operator's image in rendered pods.
 const testToolsImage = "registry.example.com/trainenv/manager@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 
-// create creates a TrainingEnvironment with the CRD's defaults applied by the API server.
-func (f *fixture) create(name, image string, mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.TrainingEnvironment {
+// create creates a TrainingEnvironment (one GPU, a 10Gi workspace, then mods) with the CRD's
+// defaults applied by the API server.
+func (f *fixture) create(name, image string, mods ...gen.TrainingEnvironmentModifier) *trainenvv1.TrainingEnvironment {
 	f.t.Helper()
-	te := &trainenvv1.TrainingEnvironment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
-		Spec: trainenvv1.TrainingEnvironmentSpec{
-			Image: image,
-			GPU:   &trainenvv1.GPUSpec{Count: 1},
-			Workspace: &trainenvv1.WorkspaceSpec{
-				Size: resource.MustParse("10Gi"),
-			},
-		},
-	}
-	for _, m := range mutators {
-		m(te)
-	}
+	te := gen.TrainingEnvironment(name, append([]gen.TrainingEnvironmentModifier{
+		gen.WithNamespace(f.ns), gen.WithImage(image), gen.WithGPU(1), gen.WithWorkspace("10Gi"),
+	}, mods...)...)
 	if err := k8s.Create(f.ctx, te); err != nil {
 		f.t.Fatal(err)
 	}
@@ -135,12 +140,12 @@ func (f *fixture) create(name, image string, mutators ...func(*trainenvv1.Traini
 
 // pinnedOnNode pushes an image, adds a GPU node and creates an environment for it that one
 // pass has pinned and started: the common starting point of workload tests.
-func (f *fixture) pinnedOnNode(name string, mutators ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.TrainingEnvironment {
+func (f *fixture) pinnedOnNode(name string, mods ...gen.TrainingEnvironmentModifier) *trainenvv1.TrainingEnvironment {
 	f.t.Helper()
 	reg := registrytest.New(f.t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(f.t))
-	f.gpuNode(name+"-a100", "NVIDIA-A100-SXM4-80GB", 8)
-	te := f.create(name, reg.Host+"/team/pytorch:2.4", mutators...)
+	f.gpuNode(name + "-a100")
+	te := f.create(name, reg.Host+"/team/pytorch:2.4", mods...)
 	if _, err, _ := f.reconcile(te); err != nil {
 		f.t.Fatal(err)
 	}
@@ -156,11 +161,7 @@ func (f *fixture) podFor(te *trainenvv1.TrainingEnvironment, node string) *corev
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: te.Name + "-0", Namespace: f.ns, Labels: sts.Spec.Template.Labels},
-		Spec:       sts.Spec.Template.Spec,
-	}
-	pod.Spec.NodeName = node
+	pod := gen.Pod(te.Name+"-0", gen.WithPodNamespace(f.ns), gen.FromTemplate(sts.Spec.Template), gen.OnNode(node))
 	if err := k8s.Create(f.ctx, pod); err != nil {
 		f.t.Fatalf("the rendered pod is not admitted: %v", err)
 	}
@@ -191,29 +192,20 @@ func (f *fixture) statefulSet(te *trainenvv1.TrainingEnvironment) (*appsv1.State
 	return sts, err
 }
 
-// gpuNode creates a node (cluster-scoped, removed after the test) with allocatable GPUs,
-// labelled as GPU Feature Discovery labels a node with driver 550.54.15 (CUDA 12.4).
-func (f *fixture) gpuNode(name, product string, gpus int64) *corev1.Node {
+// gpuNode creates a node (cluster-scoped, removed after the test) with 8 allocatable GPUs,
+// labelled as GPU Feature Discovery labels an NVIDIA-A100-SXM4-80GB with driver 550.54.15
+// (CUDA 12.4); mods change any of these.
+func (f *fixture) gpuNode(name string, mods ...gen.NodeModifier) *corev1.Node {
 	f.t.Helper()
-	return f.gpuNodeWithDriver(name, product, gpus, "550", "54", "15", "12", "4")
-}
-
-func (f *fixture) gpuNodeWithDriver(name, product string, gpus int64, driverMajor, driverMinor, driverRev, cudaMajor, cudaMinor string) *corev1.Node {
-	f.t.Helper()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-		gpufacts.LabelProduct:        product,
-		gpufacts.LabelDriverMajor:    driverMajor,
-		gpufacts.LabelDriverMinor:    driverMinor,
-		gpufacts.LabelDriverRevision: driverRev,
-		gpufacts.LabelCUDAMajor:      cudaMajor,
-		gpufacts.LabelCUDAMinor:      cudaMinor,
-	}}}
+	n := gen.Node(name, append([]gen.NodeModifier{
+		gen.WithGPUProduct("NVIDIA-A100-SXM4-80GB"), gen.WithGPUs(8), gen.WithDriver("550.54.15"), gen.WithCUDA("12.4"),
+	}, mods...)...)
+	status := n.Status
 	if err := k8s.Create(f.ctx, n); err != nil {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { _ = k8s.Delete(context.Background(), n) })
-	n.Status.Capacity = corev1.ResourceList{"nvidia.com/gpu": *resource.NewQuantity(gpus, resource.DecimalSI)}
-	n.Status.Allocatable = n.Status.Capacity
+	n.Status = status
 	if err := k8s.Status().Update(f.ctx, n); err != nil {
 		f.t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestAnonymousTagLookupsAreShared(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("share-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("share-a100")
 	heads := func() int {
 		n := 0
 		for _, req := range reg.Requests() {

@@ -33,7 +33,7 @@ func TestRegistryAnsweringTheTagDifferentlyCannotSwapTheImage(t *testing.T) {
 			g := NewWithT(t)
 			f := newFixture(t)
 			k := newKeylessTrust(f)
-			f.gpuNode("toctou-a100", "NVIDIA-A100-SXM4-80GB", 8)
+			f.gpuNode("toctou-a100")
 			first := k.reg.Push("team/app", "1", registrytest.Image(t))
 			later := k.reg.Push("team/app", "other", registrytest.Image(t))
 			signed := later

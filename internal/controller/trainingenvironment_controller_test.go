@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 	"github.com/trainenv/trainenv/internal/workload"
 )
@@ -35,7 +36,7 @@ func TestTagIsPinnedToDigestAndWorkloadRunsIt(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	digest := reg.Push("team/pytorch", "2.4", registrytest.Image(t, "CUDA_VERSION=12.4.1"))
-	f.gpuNode("pin-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("pin-a100")
 	rec := events.NewFakeRecorder(10)
 	pinned := reg.Host + "/team/pytorch@" + digest
 	f.r.Recorder = rec
@@ -89,7 +90,7 @@ func TestPinnedKeepsDigestWhenTagMoves(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	first := reg.Push("team/pytorch", "latest", registrytest.Image(t))
-	f.gpuNode("moves-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("moves-a100")
 
 	te := f.create("moves", reg.Host+"/team/pytorch:latest")
 	_, err, te := f.reconcile(te)
@@ -134,7 +135,7 @@ func TestMultiPlatformIndexPinsPlatformManifest(t *testing.T) {
 	amd, arm := registrytest.Image(t), registrytest.Image(t)
 	index := reg.PushIndex("team/pytorch", "multi", map[string]v1Image{"linux/amd64": amd, "linux/arm64": arm})
 
-	te := f.create("multi", reg.Host+"/team/pytorch:multi", func(te *trainenvv1.TrainingEnvironment) { te.Spec.GPU = nil })
+	te := f.create("multi", reg.Host+"/team/pytorch:multi", gen.WithoutGPU())
 	_, err, te := f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(te.Status.Image.Digest).To(Equal(registrytest.Digest(t, amd)))
@@ -179,7 +180,7 @@ func TestRegistryFailuresStartNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			te := f.create(tc.name, tc.image, func(te *trainenvv1.TrainingEnvironment) { te.Spec.GPU = nil })
+			te := f.create(tc.name, tc.image, gen.WithoutGPU())
 			_, err, te := f.reconcile(te)
 			g.Expect(err).To(HaveOccurred(), "registry errors are transient: returned for backoff")
 			g.Expect(te).To(haveCondition(trainenvv1.ConditionImageResolved, metav1.ConditionFalse, tc.reason))
@@ -198,7 +199,7 @@ func TestImageMissingStartsNothing(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	te := f.create("missing", reg.Host+"/team/pytorch:2.5", func(te *trainenvv1.TrainingEnvironment) { te.Spec.GPU = nil })
+	te := f.create("missing", reg.Host+"/team/pytorch:2.5", gen.WithoutGPU())
 	_, err, te := f.reconcile(te)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionImageResolved, metav1.ConditionFalse, trainenvv1.ReasonImageNotFound))
@@ -259,13 +260,13 @@ func TestNoCompatibleNodeStallsUntilOneAppears(t *testing.T) {
 	_, err = f.statefulSet(te)
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 
-	f.gpuNode("nogpu-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("nogpu-a100")
 	_, err, te = f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionFalse, trainenvv1.ReasonNoMatchingProduct))
 	g.Expect(condition(te, trainenvv1.ConditionCompatible).Message).To(ContainSubstring("NVIDIA-A100-SXM4-80GB"))
 
-	f.gpuNode("nogpu-h100", "NVIDIA-H100-80GB-HBM3", 8)
+	f.gpuNode("nogpu-h100", gen.WithGPUProduct("NVIDIA-H100-80GB-HBM3"))
 	_, err, te = f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionCompatible, metav1.ConditionTrue, trainenvv1.ReasonCompatible))

@@ -77,7 +77,7 @@ func TestKeylessIdentityDecidesWhatRuns(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	k := newKeylessTrust(f)
-	f.gpuNode("keyless-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("keyless-a100")
 
 	te := f.create("ci-built", k.push(t, "ci-built", ciSubject))
 	_, err, te := f.reconcile(te)
@@ -107,7 +107,7 @@ func TestSignatureDeletedAfterStart(t *testing.T) {
 	recorder := events.NewFakeRecorder(32)
 	f.r.Recorder = recorder
 	k := newKeylessTrust(f)
-	f.gpuNode("lost-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("lost-a100")
 	image := k.push(t, "lost", ciSubject)
 
 	te := f.create("lost", image)

@@ -30,7 +30,7 @@ func TestUnverifiedImagesNeverRun(t *testing.T) {
 	f.r.Verifier = policy.New(&policy.APISource{Policies: k8s, Refs: k8s}, policy.Options{})
 	reg := registrytest.New(t)
 	reg.Push("team/pytorch", "2.4", registrytest.Image(t))
-	f.gpuNode("trust-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("trust-a100")
 
 	te := f.create("untrusted", reg.Host+"/team/pytorch:2.4")
 	_, err, te := f.reconcile(te)
@@ -91,7 +91,7 @@ func TestFollowTagNeverRollsToAnUnverifiedDigest(t *testing.T) {
 	f := newFixture(t)
 	reg := registrytest.New(t)
 	first := reg.Push("team/pytorch", "latest", registrytest.Image(t))
-	f.gpuNode("follow-a100", "NVIDIA-A100-SXM4-80GB", 8)
+	f.gpuNode("follow-a100")
 	deny := denyDigests{}
 	f.r.Verifier = deny
 

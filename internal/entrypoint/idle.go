@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/trainenv/trainenv/internal/access"
+	"github.com/trainenv/trainenv/internal/gpufacts"
 )
 
 // Activity is what a probe saw in the environment at one moment.
@@ -19,16 +21,78 @@ type Activity struct {
 	Terminals int
 	// BusyKernels: kernels executing code.
 	BusyKernels int
+	// BusyProcesses: the user's processes that used at least BusyCPU since the last probe,
+	// busiest first: a run under nohup or tmux with nobody connected is work in progress.
+	BusyProcesses []ProcessUse
+	// GPUs: the pod's GPUs (nil when it has none); any utilisation is work in progress.
+	GPUs []gpufacts.GPUActivity
 	// LastActivity is the last moment the Jupyter server saw any use (requests, kernel
 	// messages, terminal I/O), from its /api/status; zero when unknown.
 	LastActivity time.Time
 }
 
 // InUse says whether anything is going on right now.
-func (a Activity) InUse() bool { return a.SSHSessions > 0 || a.Terminals > 0 || a.BusyKernels > 0 }
+func (a Activity) InUse() bool {
+	return a.SSHSessions > 0 || a.Terminals > 0 || a.BusyKernels > 0 || len(a.BusyProcesses) > 0 || len(a.busyGPUs()) > 0
+}
 
+func (a Activity) busyGPUs() []gpufacts.GPUActivity {
+	var busy []gpufacts.GPUActivity
+	for _, g := range a.GPUs {
+		if g.Busy() {
+			busy = append(busy, g)
+		}
+	}
+	return busy
+}
+
+// String says what was counted: "busy: 1 process using GPU 0 at 97 %, python3 (pid 42) at
+// 100 % CPU" while in use, "no SSH session, no terminal, no busy kernel, no busy process,
+// GPUs idle (GPU 0 at 0 %)" when not.
 func (a Activity) String() string {
-	return fmt.Sprintf("%d SSH sessions, %d terminals, %d busy kernels", a.SSHSessions, a.Terminals, a.BusyKernels)
+	if !a.InUse() {
+		return a.idleAccount()
+	}
+	var parts []string
+	count := func(n int, one, many string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, plural(n, one, many)))
+		}
+	}
+	count(a.SSHSessions, "SSH session", "SSH sessions")
+	count(a.Terminals, "terminal", "terminals")
+	count(a.BusyKernels, "busy kernel", "busy kernels")
+	for _, g := range a.busyGPUs() {
+		parts = append(parts, g.String())
+	}
+	const shown = 3
+	for _, p := range a.BusyProcesses[:min(len(a.BusyProcesses), shown)] {
+		parts = append(parts, p.String())
+	}
+	if more := len(a.BusyProcesses) - shown; more > 0 {
+		parts = append(parts, fmt.Sprintf("%d more busy %s", more, plural(more, "process", "processes")))
+	}
+	return "busy: " + strings.Join(parts, ", ")
+}
+
+// idleAccount lists what was measured and found idle.
+func (a Activity) idleAccount() string {
+	account := "no SSH session, no terminal, no busy kernel, no busy process"
+	if len(a.GPUs) == 0 {
+		return account
+	}
+	gpus := make([]string, len(a.GPUs))
+	for i, g := range a.GPUs {
+		gpus[i] = g.String()
+	}
+	return account + ", GPUs idle (" + strings.Join(gpus, ", ") + ")"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // IdleTracker turns probe results into how long the environment has been idle.
@@ -102,13 +166,13 @@ func (m IdleMonitor) Run(ctx context.Context) string {
 		a, err := m.Prober.Probe(pctx)
 		cancel()
 		idle := tracker.Observe(clock.Now(), a, err)
-		if line := describe(a, err); line != last && m.Log != nil {
+		if line := describe(a, err); summary(line) != last && m.Log != nil {
 			fmt.Fprintf(m.Log, "trainenv-entrypoint: activity: %s\n", line) // changes only
-			last = line
+			last = summary(line)
 		}
 		if idle >= m.After {
-			return fmt.Sprintf("%s for %s: no SSH session, no terminal and no busy kernel since %s",
-				access.IdleMessagePrefix, idle.Truncate(time.Second), tracker.LastUse().UTC().Format(time.RFC3339))
+			return fmt.Sprintf("%s for %s: %s since %s",
+				access.IdleMessagePrefix, idle.Truncate(time.Second), a.idleAccount(), tracker.LastUse().UTC().Format(time.RFC3339))
 		}
 	}
 }
@@ -119,3 +183,10 @@ func describe(a Activity, err error) string {
 	}
 	return a.String()
 }
+
+// percentages are the numbers of an activity line that change from probe to probe.
+var percentages = regexp.MustCompile(` at \d+ %`)
+
+// summary is an activity line without its percentages: the log shows a line when the
+// summary changes, not at every probe of a long run.
+func summary(line string) string { return percentages.ReplaceAllString(line, "") }

@@ -24,15 +24,17 @@ func TestEntrypointRealIdleShutdown(t *testing.T) {
 	jupyter := JupyterProbe{BaseURL: "http://127.0.0.1:" + strconv.Itoa(p.paths.JupyterPort), Token: p.token}
 	sshProbe := SSHProbe{ProcDir: "/proc", Port: uint16(p.paths.SSHPort)}
 
-	// The probe's own requests are not activity.
+	// The probe's own requests are not activity: probing again and again for longer than
+	// the server's one-second resolution of its last activity leaves it where it was.
 	first, err := jupyter.Probe(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
-	if again, err := jupyter.Probe(context.Background()); err != nil || !again.LastActivity.Equal(first.LastActivity) {
-		t.Errorf("probing moved the server's last activity from %v to %v (%v)", first.LastActivity, again.LastActivity, err)
-	}
+	throughout(t, 1100*time.Millisecond, func() {
+		if again, err := jupyter.Probe(context.Background()); err != nil || !again.LastActivity.Equal(first.LastActivity) {
+			t.Fatalf("probing moved the server's last activity from %v to %v (%v)", first.LastActivity, again.LastActivity, err)
+		}
+	})
 
 	code, body := p.jupyter(t, "POST", "/api/terminals", true)
 	var term struct{ Name string }
@@ -42,8 +44,10 @@ func TestEntrypointRealIdleShutdown(t *testing.T) {
 	if a, err := jupyter.Probe(context.Background()); err != nil || a.Terminals != 1 {
 		t.Fatalf("probe with a terminal open: %+v %v", a, err)
 	}
-	time.Sleep(idle + 2*time.Second)
-	c.running(t)
+	c.activityLogged(t, "the idle monitor sees the terminal", func(line string) bool {
+		return strings.Contains(line, "1 terminal")
+	})
+	throughout(t, idle+2*time.Second, func() { c.running(t) })
 
 	// An SSH session takes over; then the terminal closes.
 	session := make(chan int, 1)
@@ -52,8 +56,10 @@ func TestEntrypointRealIdleShutdown(t *testing.T) {
 	if code, body := p.jupyter(t, "DELETE", "/api/terminals/"+term.Name, true); code != http.StatusNoContent {
 		t.Fatalf("closing the terminal: %d %s", code, body)
 	}
-	time.Sleep(idle + 2*time.Second)
-	c.running(t)
+	c.activityLogged(t, "the idle monitor sees the SSH session alone", func(line string) bool {
+		return strings.Contains(line, "1 SSH session") && !strings.Contains(line, "terminal")
+	})
+	throughout(t, idle+2*time.Second, func() { c.running(t) })
 
 	if code := <-session; code != 0 {
 		t.Errorf("the SSH session ended with %d", code)
@@ -68,4 +74,30 @@ func TestEntrypointRealIdleShutdown(t *testing.T) {
 	if msg := readFile(t, p.paths.TerminationLog); !strings.HasPrefix(msg, access.IdleMessagePrefix+" for ") {
 		t.Errorf("termination message %q, want it to start with %q", msg, access.IdleMessagePrefix)
 	}
+}
+
+// activityLogged waits until the entrypoint's idle monitor has logged an activity line
+// (it logs one whenever what it sees changes) for which match holds.
+func (c *child) activityLogged(t *testing.T, what string, match func(line string) bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		for _, l := range strings.Split(c.out.String(), "\n") {
+			if _, line, ok := strings.Cut(l, "trainenv-entrypoint: activity: "); ok && match(line) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// throughout runs check every 50 ms for d: a property that must hold over a span of time
+// (the idle setting passing without a stop), checked all along rather than once at its end.
+func throughout(t *testing.T, d time.Duration, check func()) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+		check()
+	}
+	check()
 }

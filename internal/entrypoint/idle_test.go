@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestIdleMonitorStopsAfterTheSetting(t *testing.T) {
 	}}
 	m := IdleMonitor{Prober: prober, After: 2 * time.Hour, Every: time.Minute, Clock: clock}
 	reason := m.Run(context.Background())
-	if want := access.IdleMessagePrefix + " for 2h0m0s: no SSH session, no terminal and no busy kernel since 2026-11-22T11:00:00Z"; reason != want {
+	if want := access.IdleMessagePrefix + " for 2h0m0s: no SSH session, no terminal, no busy kernel, no busy process since 2026-11-22T11:00:00Z"; reason != want {
 		t.Errorf("reason %q,\nwant %q", reason, want)
 	}
 	if stopped := clock.now.Sub(t0); stopped != 5*time.Hour {
@@ -134,7 +135,7 @@ func TestJupyterProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Activity{Terminals: 1, BusyKernels: 2, LastActivity: time.Date(2026, 11, 22, 7, 59, 30, 123456000, time.UTC)}
-	if a != want {
+	if !reflect.DeepEqual(a, want) {
 		t.Errorf("activity %+v, want %+v", a, want)
 	}
 	if _, err := (JupyterProbe{BaseURL: srv.URL, Token: "wrong"}).Probe(context.Background()); err == nil || !strings.Contains(err.Error(), "403") {

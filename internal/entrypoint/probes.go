@@ -12,16 +12,29 @@ import (
 )
 
 // Probes is the environment's activity: SSH sessions from the kernel's TCP table,
-// terminals and kernels from the Jupyter server. A nil part is not running.
+// terminals and kernels from the Jupyter server, busy processes from their CPU time, and
+// the pod's GPUs' utilisation. A nil part is not running (or, for GPUs, not there).
 type Probes struct {
 	SSH     *SSHProbe
 	Jupyter *JupyterProbe
+	CPU     *CPUProbe
+	GPU     *GPUProbe
 }
 
 // Probe asks every part; any error makes the whole answer unknown.
 func (p Probes) Probe(ctx context.Context) (Activity, error) {
 	var a Activity
 	var errs []error
+	if p.CPU != nil {
+		busy, err := p.CPU.Busy()
+		a.BusyProcesses = busy
+		errs = append(errs, err)
+	}
+	if p.GPU != nil {
+		gpus, err := p.GPU.Read(ctx)
+		a.GPUs = gpus
+		errs = append(errs, err)
+	}
 	if p.SSH != nil {
 		n, err := p.SSH.Sessions()
 		a.SSHSessions = n

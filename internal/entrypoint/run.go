@@ -84,6 +84,15 @@ func supervise(cfg access.Config, p Paths, pl *plan, log io.Writer) int {
 	if cfg.IdleSuspendAfterSeconds > 0 && watched {
 		after := time.Duration(cfg.IdleSuspendAfterSeconds) * time.Second
 		stop := make(chan string, 1)
+		// Work in progress is activity too: the user's busy processes (everything but the
+		// entrypoint, its services and its GPU reader) and the pod's GPUs.
+		baseline := &pidSet{}
+		baseline.addService(os.Getpid())
+		sup.Started = baseline.addService
+		pl.probes.CPU = &CPUProbe{ProcDir: p.ProcDir, Root: os.Getpid(), Ignored: baseline.list}
+		if len(cfg.GPUActivityCommand) > 0 {
+			pl.probes.GPU = &GPUProbe{Command: cfg.GPUActivityCommand, Started: baseline.addHelper}
+		}
 		m := IdleMonitor{Prober: pl.probes, After: after, Every: min(max(after/10, time.Second), time.Minute), Log: log}
 		go func() {
 			if reason := m.Run(ctx); reason != "" {

@@ -66,7 +66,10 @@ func prepareSSH(cfg access.SSHConfig, p Paths, uid, gid int, log io.Writer) (Ser
 		return Service{}, "", fmt.Errorf("sshd rejects its configuration (%w): %s", err, strings.TrimSpace(string(out)))
 	}
 	env := slices.DeleteFunc(serverEnv(), func(kv string) bool { return envName(kv) == access.JupyterTokenEnv })
-	return Service{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", path}, Env: env}, rt.AuthorizedKeys, nil
+	// sshd logs (LogLevel VERBOSE) every login with its key's fingerprint: the audit trail.
+	audit := &SSHAudit{AuthorizedKeys: rt.AuthorizedKeys, Out: os.Stdout}
+	readLog := func(r io.Reader) { audit.Follow(r, os.Stderr) }
+	return Service{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", path}, Env: env, ReadLog: readLog}, rt.AuthorizedKeys, nil
 }
 
 func findSSHD(configured string) (string, error) {
@@ -104,7 +107,8 @@ func prepareJupyter(cfg access.JupyterConfig, p Paths) (Service, *JupyterProbe, 
 		return Service{}, nil, err
 	}
 	flag := "--config=" + access.JupyterConfigFile(dir)
-	svc := Service{Name: "jupyter", Env: serverEnv(access.JupyterEnv(dir)...)}
+	audit := &JupyterAudit{Out: os.Stdout}
+	svc := Service{Name: "jupyter", Env: serverEnv(access.JupyterEnv(dir)...), ReadLog: func(r io.Reader) { audit.Follow(r, os.Stderr) }}
 	switch {
 	case lookPath("jupyter-lab", &svc.Path):
 		svc.Args = []string{flag}

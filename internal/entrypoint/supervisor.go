@@ -28,6 +28,9 @@ type Service struct {
 	// Main: the service is the image's own command, whose exit status becomes the
 	// entrypoint's. Servers (sshd, Jupyter) are not main: any exit of theirs is a failure.
 	Main bool
+	// ReadLog, when set, reads the service's standard error (its log) until it ends, and
+	// passes it on; without it the log goes to the entrypoint's standard error directly.
+	ReadLog func(io.Reader) `json:"-"`
 }
 
 // Supervisor runs services as PID 1 does: it forwards SIGTERM and SIGINT to them, reaps
@@ -43,6 +46,8 @@ type Supervisor struct {
 	// Stop, when it delivers, stops everything; the string is the termination message.
 	Stop <-chan string
 	Log  io.Writer
+	// Started, when set, is told the PID of each service started.
+	Started func(pid int)
 }
 
 // stopping is why the supervisor is shutting its services down.
@@ -73,6 +78,9 @@ func (s *Supervisor) Run() int {
 		}
 		s.logf("started %s (pid %d): %s", svc.Name, pid, strings.Join(append([]string{svc.Path}, svc.Args...), " "))
 		r.running[pid] = svc
+		if s.Started != nil {
+			s.Started(pid)
+		}
 	}
 
 	reapTick := time.NewTicker(time.Second) // in case a SIGCHLD was coalesced away
@@ -144,13 +152,33 @@ func (r *supervision) reaped(exits []exit) {
 }
 
 func start(svc Service) (int, error) {
+	stderr := os.Stderr
+	var logs *os.File
+	if svc.ReadLog != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, err
+		}
+		logs, stderr = r, w
+		defer w.Close() // the service holds its own copy
+	}
 	p, err := os.StartProcess(svc.Path, append([]string{svc.Path}, svc.Args...), &os.ProcAttr{
 		Dir:   svc.Dir,
 		Env:   svc.Env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Files: []*os.File{os.Stdin, os.Stdout, stderr},
 	})
 	if err != nil {
+		if logs != nil {
+			logs.Close()
+		}
 		return 0, err
+	}
+	if logs != nil {
+		go func() {
+			defer logs.Close()
+			svc.ReadLog(logs)
+			_, _ = io.Copy(io.Discard, logs) // never block the service on a full pipe
+		}()
 	}
 	pid := p.Pid
 	// The supervisor reaps with wait4(-1), never through the Process: let its handle go.

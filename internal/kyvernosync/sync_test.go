@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust/kyverno"
 	"github.com/trainenv/trainenv/internal/trust/policy"
@@ -184,13 +185,7 @@ func startManager(t *testing.T, cfg *rest.Config) <-chan error {
 }
 
 func clusterImagePolicy(name string, a pcv1alpha1.Authority) *pcv1alpha1.ClusterImagePolicy {
-	return &pcv1alpha1.ClusterImagePolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: pcv1alpha1.ClusterImagePolicySpec{
-			Images:      []pcv1alpha1.ImagePattern{{Glob: "registry.example.com/" + name + "/**"}},
-			Authorities: []pcv1alpha1.Authority{a},
-		},
-	}
+	return gen.ClusterImagePolicy(name, gen.ForImages("registry.example.com/"+name+"/**"), gen.WithAuthority(a))
 }
 
 // eventsAbout lists the events about a ClusterImagePolicy as "reason: note" (cluster-scoped

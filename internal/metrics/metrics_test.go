@@ -14,8 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,24 +22,23 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/metrics"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 )
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 func env(name string, phase trainenvv1.Phase, gpus int32, suspend bool) *trainenvv1.TrainingEnvironment {
-	return &trainenvv1.TrainingEnvironment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ml"},
-		Spec:       trainenvv1.TrainingEnvironmentSpec{Image: "r.example/pytorch:2.4", GPU: &trainenvv1.GPUSpec{Count: gpus}, Suspend: suspend},
-		Status:     trainenvv1.TrainingEnvironmentStatus{Phase: phase},
-	}
+	return gen.TrainingEnvironment(name, gen.WithNamespace("ml"), gen.WithImage("r.example/pytorch:2.4"),
+		gen.WithGPU(gpus), gen.WithSuspend(suspend), gen.WithPhase(phase))
 }
 
+// node is a node with gpus GPUs in its capacity (none: a CPU node).
 func node(name string, gpus int64, labels, annotations map[string]string) *corev1.Node {
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: annotations}}
+	mods := []gen.NodeModifier{gen.WithNodeLabels(labels), gen.WithNodeAnnotations(annotations)}
 	if gpus > 0 {
-		n.Status.Capacity = corev1.ResourceList{metrics.GPUResource: *resource.NewQuantity(gpus, resource.DecimalSI)}
+		mods = append(mods, gen.WithGPUCapacity(gpus, false))
 	}
-	return n
+	return gen.Node(name, mods...)
 }
 
 // state is a State over a fake cache holding environments in every phase and nodes with a

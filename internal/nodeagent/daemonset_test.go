@@ -10,6 +10,8 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 )
 
 // The agent's pod passes Pod Security "restricted" in its namespace: the only thing it
@@ -26,11 +28,7 @@ func TestDaemonSetPodIsRestricted(t *testing.T) {
 	g.Expect(admin.Create(ctx, rc)).To(Succeed())
 	t.Cleanup(func() { _ = admin.Delete(ctx, rc) })
 
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "node-agent-probe", Namespace: agentNamespace, Labels: ds.Spec.Template.Labels},
-		Spec:       ds.Spec.Template.Spec,
-	}
-	pod.Spec.NodeName = "gpu-node-1"
+	pod := gen.Pod("node-agent-probe", gen.WithPodNamespace(agentNamespace), gen.FromTemplate(ds.Spec.Template), gen.OnNode("gpu-node-1"))
 	g.Expect(admin.Create(ctx, pod, client.DryRunAll)).To(Succeed())
 	// The namespace does enforce it: the same pod sharing the host's PID namespace is refused.
 	hostPID := pod.DeepCopy()

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/trainenv/trainenv/internal/testutil/envtestutil"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 )
 
 // The agent's identity as config/agent names it, and the user-info extra the kubelet puts in
@@ -160,15 +161,9 @@ func agentClient(t *testing.T, node string) client.Client {
 // deletes it after the test.
 func newNode(t *testing.T, prefix string, labels map[string]string) *corev1.Node {
 	t.Helper()
-	l := map[string]string{"topology.kubernetes.io/zone": "zone-a"}
-	for k, v := range labels {
-		l[k] = v
-	}
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
-		GenerateName: prefix + "-",
-		Labels:       l,
-		Annotations:  map[string]string{"example.com/owner": "team-a"},
-	}}
+	n := gen.Node("", gen.WithNodeGenerateName(prefix+"-"),
+		gen.WithNodeLabels(map[string]string{"topology.kubernetes.io/zone": "zone-a"}), gen.WithNodeLabels(labels),
+		gen.WithNodeAnnotations(map[string]string{"example.com/owner": "team-a"}))
 	if err := admin.Create(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}

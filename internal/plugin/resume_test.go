@@ -12,6 +12,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 )
 
 func fakeEnvironments(t *testing.T, objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
@@ -23,18 +24,11 @@ func fakeEnvironments(t *testing.T, objs ...runtime.Object) *dynamicfake.FakeDyn
 	return dynamicfake.NewSimpleDynamicClient(scheme, objs...)
 }
 
-func idleEnvironment(name string, suspendedAt time.Time, mutate ...func(*trainenvv1.TrainingEnvironment)) *trainenvv1.TrainingEnvironment {
-	te := &trainenvv1.TrainingEnvironment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: trainenvv1.GroupVersion.String(), Kind: "TrainingEnvironment"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ml"},
-		Spec:       trainenvv1.TrainingEnvironmentSpec{Image: "pytorch", IdleSuspend: &trainenvv1.IdleSuspendSpec{AfterMinutes: 60}},
-		Status: trainenvv1.TrainingEnvironmentStatus{Phase: trainenvv1.PhaseSuspended, IdleSuspension: &trainenvv1.IdleSuspensionStatus{
-			SuspendedAt: metav1.NewTime(suspendedAt), Message: "trainenv: idle for 1h0m0s",
-		}}}
-	for _, m := range mutate {
-		m(te)
-	}
-	return te
+func idleEnvironment(name string, suspendedAt time.Time, mods ...gen.TrainingEnvironmentModifier) *trainenvv1.TrainingEnvironment {
+	return gen.TrainingEnvironment(name, append([]gen.TrainingEnvironmentModifier{
+		gen.WithTypeMeta(), gen.WithNamespace("ml"), gen.WithImage("pytorch"), gen.WithIdleSuspend(60),
+		gen.WithPhase(trainenvv1.PhaseSuspended), gen.WithIdleSuspension(suspendedAt, "trainenv: idle for 1h0m0s"),
+	}, mods...)...)
 }
 
 func resumeAnnotation(t *testing.T, dyn *dynamicfake.FakeDynamicClient, name string) (string, bool) {

@@ -1,6 +1,8 @@
-// Package procnet reads the kernel's TCP socket tables (/proc/net/tcp and tcp6): which
-// sockets listen where, and which connections are established. The entrypoint counts SSH
-// sessions from them, and tests check that servers listen on loopback only.
+// Package procnet reads what the entrypoint learns about the environment from /proc: the
+// kernel's TCP socket tables (/proc/net/tcp and tcp6: which sockets listen where, which
+// connections are established), from which it counts SSH sessions and tests check that
+// servers listen on loopback only; and each process's CPU time (/proc/PID/stat), from which
+// it sees work in progress.
 package procnet
 
 import (

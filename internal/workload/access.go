@@ -10,6 +10,7 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/access"
+	"github.com/trainenv/trainenv/internal/gpufacts"
 )
 
 // How the pod is wired for Jupyter and SSH. The in-pod entrypoint (copied in by the tools
@@ -92,6 +93,10 @@ func AccessConfig(te *trainenvv1.TrainingEnvironment) access.Config {
 	}
 	if is := te.Spec.IdleSuspend; is != nil && is.AfterMinutes > 0 {
 		c.IdleSuspendAfterSeconds = int64(is.AfterMinutes) * 60
+		if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
+			// The preflight (copied with the tools) links NVML; the entrypoint cannot.
+			c.GPUActivityCommand = []string{PreflightPath, gpufacts.ActivityCommand}
+		}
 	}
 	return c
 }

@@ -113,6 +113,11 @@ func TestIdleSuspendReachesTheEntrypointAndScalesToZero(t *testing.T) {
 		te.Spec.IdleSuspend = &trainenvv1.IdleSuspendSpec{AfterMinutes: 90}
 	})
 	g.Expect(config(te).IdleSuspendAfterSeconds).To(BeEquivalentTo(90 * 60))
+	g.Expect(config(te).GPUActivityCommand).To(Equal([]string{workload.PreflightPath, "gpu-activity"}),
+		"the entrypoint reads the pod's GPUs through the preflight, which links NVML")
+	cpuOnly := te.DeepCopy()
+	cpuOnly.Spec.GPU = nil
+	g.Expect(config(cpuOnly).GPUActivityCommand).To(BeEmpty(), "no GPUs to watch")
 
 	running := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools})
 	suspended := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools, IdleSuspended: true})

@@ -13,13 +13,11 @@ import (
 	. "github.com/onsi/gomega"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/distribution"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 	"github.com/trainenv/trainenv/internal/workload"
 )
@@ -136,21 +134,10 @@ type verdict struct{ Policy, Result, Message string }
 
 // trainenvPod is the pod trainenv runs for an environment whose image is image.
 func trainenvPod(env, image string) *corev1.Pod {
-	te := &trainenvv1.TrainingEnvironment{
-		ObjectMeta: metav1.ObjectMeta{Name: env, Namespace: "ml"},
-		Spec: trainenvv1.TrainingEnvironmentSpec{
-			Image:     image,
-			GPU:       &trainenvv1.GPUSpec{Count: 1},
-			Resources: &trainenvv1.ResourcesSpec{CPU: ptr.To(resource.MustParse("4")), Memory: ptr.To(resource.MustParse("16Gi"))},
-		},
-	}
+	te := gen.TrainingEnvironment(env, gen.WithNamespace("ml"), gen.WithImage(image), gen.WithGPU(1), gen.WithResources("4", "16Gi"))
 	sts := workload.StatefulSet(te, workload.Inputs{PinnedImage: image,
 		ToolsImage: "registry.example.com/trainenv/manager@sha256:" + strings.Repeat("1", 64)})
-	return &corev1.Pod{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: workload.PodName(te), Namespace: te.Namespace, Labels: sts.Spec.Template.Labels},
-		Spec:       sts.Spec.Template.Spec,
-	}
+	return gen.Pod(workload.PodName(te), gen.WithPodTypeMeta(), gen.WithPodNamespace(te.Namespace), gen.FromTemplate(sts.Spec.Template))
 }
 
 // reportResults reads the report that `kyverno apply --policy-report` prints and returns

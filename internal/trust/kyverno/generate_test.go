@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/trainenv/trainenv/internal/testutil/envtestutil"
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 	"github.com/trainenv/trainenv/internal/workload"
@@ -150,12 +151,6 @@ func TestUntranslatableAuthorityIsAnError(t *testing.T) {
 }
 
 func cip(name, mode string, authorities ...pcv1alpha1.Authority) pcv1alpha1.ClusterImagePolicy {
-	return pcv1alpha1.ClusterImagePolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: pcv1alpha1.ClusterImagePolicySpec{
-			Mode:        mode,
-			Images:      []pcv1alpha1.ImagePattern{{Glob: "registry.example.com/" + name + "/**"}},
-			Authorities: authorities,
-		},
-	}
+	return *gen.ClusterImagePolicy(name, gen.WithMode(mode),
+		gen.ForImages("registry.example.com/"+name+"/**"), gen.WithAuthorities(authorities...))
 }

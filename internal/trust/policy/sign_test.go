@@ -24,9 +24,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ktypes "k8s.io/apimachinery/pkg/types"
 
+	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
 )
 
@@ -153,13 +152,7 @@ func push(t testing.TB, reg *registrytest.Registry, repo string) string {
 // keyPolicy is a ClusterImagePolicy trusting one key, with no transparency log (so no
 // Rekor is needed offline), covering images under glob.
 func keyPolicy(name, glob, publicPEM string) pcv1alpha1.ClusterImagePolicy {
-	return pcv1alpha1.ClusterImagePolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name, UID: ktypes.UID("uid-" + name), Generation: 1},
-		Spec: pcv1alpha1.ClusterImagePolicySpec{
-			Images:      []pcv1alpha1.ImagePattern{{Glob: glob}},
-			Authorities: []pcv1alpha1.Authority{{Name: "release-key", Key: &pcv1alpha1.KeyRef{Data: publicPEM}}},
-		},
-	}
+	return *gen.ClusterImagePolicy(name, gen.AsStored(), gen.ForImages(glob), gen.WithKey("release-key", publicPEM))
 }
 
 // provenancePolicy requires SLSA provenance, signed with the key, from builderID.
