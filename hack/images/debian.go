@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -106,4 +109,49 @@ func glibc() (debPackage, []entry, error) {
 	}
 	entries = append(entries, hostFile("usr/share/doc/libc6/copyright", 0o644, "/usr/share/doc/libc6/copyright"))
 	return pkg, entries, nil
+}
+
+// glibcFloor is the newest GLIBC_x.y symbol version a cgo binary imports: the oldest glibc
+// it runs with ("" for a static binary).
+func glibcFloor(path string) (string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	syms, err := f.ImportedSymbols()
+	if err != nil {
+		if errors.Is(err, elf.ErrNoSymbols) {
+			return "", nil
+		}
+		return "", err
+	}
+	floor := ""
+	for _, s := range syms {
+		if v, ok := strings.CutPrefix(s.Version, "GLIBC_"); ok && newerVersion(v, floor) {
+			floor = v
+		}
+	}
+	return floor, nil
+}
+
+// newerVersion compares dotted numeric versions ("2.34" > "2.4").
+func newerVersion(a, b string) bool {
+	if b == "" {
+		return a != ""
+	}
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(as), len(bs)); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x > y
+		}
+	}
+	return false
 }

@@ -128,7 +128,7 @@ func TestTrainenvImagesMatchTheDockerfile(t *testing.T) {
 			fs := flatten(t, img)
 			for _, f := range tc.files {
 				g.Expect(fs).To(HaveKey(strings.TrimPrefix(f, "/")))
-				g.Expect(fs[strings.TrimPrefix(f, "/")].Mode & 0o005).To(Equal(int64(0o005)), "%s: any user (the pod's uid 1000) may run it", f)
+				g.Expect(fs[strings.TrimPrefix(f, "/")].Mode&0o005).To(Equal(int64(0o005)), "%s: any user (the pod's uid 1000) may run it", f)
 			}
 			g.Expect(fs).To(HaveKey("etc/ssl/certs/ca-certificates.crt"))
 			g.Expect(fs["home/nonroot"].Uid).To(Equal(nonroot))
@@ -307,4 +307,12 @@ func readTar(t *testing.T, r io.Reader) map[string]*tar.Header {
 		}
 		out[path.Clean(h.Name)] = h
 	}
+}
+
+func TestNewerVersion(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(newerVersion("2.34", "2.4")).To(BeTrue())
+	g.Expect(newerVersion("2.31", "2.31")).To(BeFalse())
+	g.Expect(newerVersion("2.2.5", "2.3")).To(BeFalse())
+	g.Expect(newerVersion("2.3", "")).To(BeTrue())
 }

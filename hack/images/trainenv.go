@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"debug/buildinfo"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -157,13 +158,18 @@ func (l *layers) build(spec trainenvImage, binDir string, labels map[string]stri
 	if hasTools(spec.Binaries) {
 		ls = append(ls, l.tools)
 	}
-	goarch := ""
+	goarch, floor := "", ""
 	for _, bin := range spec.Binaries {
 		info, err := readBuildInfo(filepath.Join(binDir, bin.From))
 		if err != nil {
 			return nil, err
 		}
 		b.Go["/"+bin.To] = info
+		if setting(info, "CGO_ENABLED") == "1" {
+			if floor, err = cgoFloor(filepath.Join(binDir, bin.From), floor); err != nil {
+				return nil, err
+			}
+		}
 		goarch = setting(info, "GOARCH")
 		b.Materials = append(b.Materials, toolchainMaterial(info))
 	}
@@ -183,6 +189,11 @@ func (l *layers) build(spec trainenvImage, binDir string, labels map[string]stri
 			"org.opencontainers.image.title":       spec.Title,
 			"org.opencontainers.image.description": spec.Description,
 		}),
+	}
+	if floor != "" {
+		// The oldest glibc the image's cgo binaries run with: for the preflight, the glibc
+		// users' images need (docs/platform-admin.md, "The tools image").
+		cfg.Labels["io.trainenv.glibc-min"] = floor
 	}
 	if b.Image, err = finish(img, cfg, l.mtime, goarch); err != nil {
 		return nil, err
@@ -260,4 +271,20 @@ func readBuildInfo(path string) (*buildinfo.BuildInfo, error) {
 		return nil, fmt.Errorf("%s: %w (make build writes it)", path, err)
 	}
 	return info, nil
+}
+
+// cgoFloor returns the newer of floor and the glibc the binary needs, and fails when that
+// exceeds $MAX_GLIBC (as hack/build.sh does): the preflight must run in users' images.
+func cgoFloor(path, floor string) (string, error) {
+	need, err := glibcFloor(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if limit := os.Getenv("MAX_GLIBC"); limit != "" && newerVersion(need, limit) {
+		return "", fmt.Errorf("%s needs glibc %s, newer than MAX_GLIBC=%s", path, need, limit)
+	}
+	if newerVersion(need, floor) {
+		return need, nil
+	}
+	return floor, nil
 }
