@@ -233,6 +233,10 @@ images: build cosign ## Build the manager, node-agent and tools images without D
 refimage: cosign mmdebstrap ## Build the reference PyTorch image (images/pytorch) without Docker: mmdebstrap as root, cached by recipe; push, sign and attest it.
 	$(HACK_IMAGES) -images pytorch
 
+.PHONY: refimage-check
+refimage-check: cosign ## Check the pushed reference image: signature and attestations, then torch, sshd and Jupyter run from it as uid 1000 (root: chroot).
+	hack/images/check-refimage.sh $(IMAGES_STATE) $(COSIGN)
+
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
 	go run ./cmd --health-probe-bind-address=:8081 --metrics-bind-address=:8080 --metrics-secure=false

@@ -12,7 +12,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -121,25 +120,12 @@ func runInImages(t *testing.T, out outputs) {
 	}
 }
 
-// extract pulls ref and unpacks its file system into a new directory (with tar, which
-// keeps modes and links).
+// extract pulls ref and unpacks its file system into a new directory.
 func extract(t *testing.T, ref string) string {
 	t.Helper()
-	d, err := name.NewDigest(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(d)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	cmd := exec.Command("tar", "-x", "-C", dir)
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	cmd.Stdin = rc
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v\n%s", err, out)
+	if err := unpack(ref, dir, true); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

@@ -21,6 +21,8 @@
 //	TRAINENV_BUILDER_ID=https://github.com/trainenv/trainenv/hack/images@v1
 //
 // usage: go run ./hack/images -registry 127.0.0.1:5001 -bin bin -state bin/dev/images [-images manager,node-agent,tools,pytorch]
+//
+//	go run ./hack/images -unpack REF -into DIR    (pull an image and unpack its file system, for checks)
 package main
 
 import (
@@ -56,9 +58,21 @@ func main() {
 	flag.StringVar(&o.builderID, "builder-id", DefaultBuilderID, "builder.id of the SLSA provenance")
 	flag.BoolVar(&o.insecure, "insecure", false, "plain HTTP to the registry (default: on for 127.0.0.1 and localhost)")
 	flag.BoolVar(&o.sign, "sign", true, "sign and attest the images")
+	unpackRef := flag.String("unpack", "", "instead of building: pull this image and unpack its file system into -into")
+	into := flag.String("into", "", "directory for -unpack")
 	flag.Parse()
 	if !isFlagSet("insecure") {
 		o.insecure = isLoopback(o.registry)
+	}
+	if *unpackRef != "" {
+		if !isFlagSet("insecure") {
+			o.insecure = isLoopback(strings.SplitN(*unpackRef, "/", 2)[0])
+		}
+		if err := unpack(*unpackRef, *into, o.insecure); err != nil {
+			fmt.Fprintln(os.Stderr, "images:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	out, err := run(o, os.Stderr)
 	if err != nil {
