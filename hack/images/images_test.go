@@ -63,7 +63,7 @@ func fakeBinDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, n := range []string{"manager", "node-agent", "entrypoint", "preflight"} {
+	for _, n := range []string{"manager", "node-agent", "trainenv-entrypoint", "trainenv-preflight"} {
 		if err := exec.Command("cp", self, filepath.Join(dir, n)).Run(); err != nil {
 			t.Fatal(err)
 		}

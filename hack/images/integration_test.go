@@ -111,7 +111,12 @@ func runInImages(t *testing.T, out outputs) {
 	tools := extract(t, out.Images["tools"].Ref)
 	g.Expect(os.MkdirAll(filepath.Join(tools, "trainenv"), 0o777)).To(Succeed())
 	g.Expect(os.Chmod(filepath.Join(tools, "trainenv"), 0o777)).To(Succeed())
-	got, err = exec.Command("chroot", "--userspec=1000:1000", tools, "/usr/local/bin/trainenv-entrypoint", "install", "/trainenv/bin").CombinedOutput()
+	// The installer finds the preflight next to itself through /proc/self/exe: a /proc of
+	// its own, in a mount namespace of its own, as a container has.
+	g.Expect(os.Mkdir(filepath.Join(tools, "proc"), 0o555)).To(Succeed())
+	got, err = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t proc proc "$0/proc" && exec chroot --userspec=1000:1000 "$0" "$@"`,
+		tools, "/usr/local/bin/trainenv-entrypoint", "install", "/trainenv/bin").CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), string(got))
 	for _, f := range []string{"entrypoint", "preflight"} {
 		st, err := os.Stat(filepath.Join(tools, "trainenv/bin", f))
@@ -137,12 +142,6 @@ func buildBinaries(t *testing.T) string {
 		out, err := exec.Command("../build.sh", target, dir).CombinedOutput()
 		if err != nil {
 			t.Fatalf("hack/build.sh %s: %v\n%s", target, err, out)
-		}
-	}
-	// build.sh names the in-pod tools trainenv-*; make build's bin/ has them under those names.
-	for _, n := range []string{"entrypoint", "preflight"} {
-		if err := os.Rename(filepath.Join(dir, "trainenv-"+n), filepath.Join(dir, n)); err != nil {
-			t.Fatal(err)
 		}
 	}
 	return dir

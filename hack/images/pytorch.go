@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 )
 
 // The reference PyTorch environment image. Its contents are defined once, in
@@ -137,7 +137,9 @@ func ensureRootfs(r *recipe, cacheDir string, mtime time.Time, log func(string, 
 }
 
 // compressRootfs writes mmdebstrap's tarball as a gzip-compressed layer without device
-// nodes (the runtime provides /dev) and returns the dpkg status it holds.
+// nodes (the runtime provides /dev) and returns the dpkg status it holds. klauspost's gzip
+// (already in the module graph through go-containerregistry) compresses the 1.5 GB about
+// twice as fast as compress/gzip at its default level.
 func compressRootfs(from, to string) ([]byte, error) {
 	in, err := os.Open(from)
 	if err != nil {

@@ -37,8 +37,8 @@ type binary struct{ From, To string }
 // The in-pod tools: the tools init container runs /usr/local/bin/trainenv-entrypoint install
 // (internal/workload.ToolsImageInstaller), which copies itself and the preflight next to it.
 var toolBinaries = []binary{
-	{From: "entrypoint", To: "usr/local/bin/trainenv-entrypoint"},
-	{From: "preflight", To: "usr/local/bin/trainenv-preflight"},
+	{From: "trainenv-entrypoint", To: "usr/local/bin/trainenv-entrypoint"},
+	{From: "trainenv-preflight", To: "usr/local/bin/trainenv-preflight"},
 }
 
 // trainenvImages are the images of the Dockerfile's stages, plus the in-pod tools alone.
