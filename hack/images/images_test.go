@@ -54,17 +54,17 @@ func reverse(es []entry) []entry {
 	return out
 }
 
-// fakeBinDir holds this test binary (a Go binary with build info) under the names
+// fakeBinDir holds this command, built (a small Go binary with build info), under the names
 // `make build` writes.
 func fakeBinDir(t *testing.T) string {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	for _, n := range []string{"manager", "node-agent", "trainenv-entrypoint", "trainenv-preflight"} {
-		if err := exec.Command("cp", self, filepath.Join(dir, n)).Run(); err != nil {
+	first := filepath.Join(dir, "manager")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", first, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, n := range []string{"node-agent", "trainenv-entrypoint", "trainenv-preflight"} {
+		if err := os.Link(first, filepath.Join(dir, n)); err != nil {
 			t.Fatal(err)
 		}
 	}
