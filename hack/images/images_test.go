@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/trainenv/trainenv/internal/entrypoint"
@@ -315,4 +316,56 @@ func TestNewerVersion(t *testing.T) {
 	g.Expect(newerVersion("2.31", "2.31")).To(BeFalse())
 	g.Expect(newerVersion("2.2.5", "2.3")).To(BeFalse())
 	g.Expect(newerVersion("2.3", "")).To(BeTrue())
+}
+
+// TestCompressRootfs: device nodes are dropped, the dpkg status is kept aside, and the
+// recorded digests are those go-containerregistry computes from the file.
+func TestCompressRootfs(t *testing.T) {
+	g := NewWithT(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "rootfs.tar")
+	f, err := os.Create(src)
+	g.Expect(err).NotTo(HaveOccurred())
+	tw := tar.NewWriter(f)
+	status := "Package: python3\nStatus: install ok installed\nVersion: 3.11.2-1+b1\nArchitecture: amd64\n"
+	for _, h := range []*tar.Header{
+		{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./dev/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./dev/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3},
+		{Name: "./var/lib/dpkg/status", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(status))},
+	} {
+		g.Expect(tw.WriteHeader(h)).To(Succeed())
+		if h.Size > 0 {
+			_, err := tw.Write([]byte(status))
+			g.Expect(err).NotTo(HaveOccurred())
+		}
+	}
+	g.Expect(tw.Close()).To(Succeed())
+	g.Expect(f.Close()).To(Succeed())
+
+	gz := filepath.Join(dir, "layer.tar.gz")
+	got, info, err := compressRootfs(src, gz)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(got)).To(Equal(status))
+	g.Expect(dpkgPackages(got)).To(HaveLen(1))
+
+	ref, err := tarball.LayerFromFile(gz)
+	g.Expect(err).NotTo(HaveOccurred())
+	d, _ := ref.Digest()
+	diff, _ := ref.DiffID()
+	size, _ := ref.Size()
+	g.Expect(info).To(Equal(layerInfo{Digest: d.String(), DiffID: diff.String(), Size: size}))
+	files := tarEntries(t, ref)
+	g.Expect(files).To(HaveKey("var/lib/dpkg/status"))
+	g.Expect(files).To(HaveKey("dev"))
+	g.Expect(files).NotTo(HaveKey("dev/null"))
+
+	info2, _ := json.Marshal(info)
+	g.Expect(os.WriteFile(filepath.Join(dir, "layer.json"), info2, 0o644)).To(Succeed())
+	l, err := loadLayer(rootfs{Layer: gz, Info: filepath.Join(dir, "layer.json")})
+	g.Expect(err).NotTo(HaveOccurred())
+	ld, _ := l.Digest()
+	ldiff, _ := l.DiffID()
+	g.Expect(ld).To(Equal(d))
+	g.Expect(ldiff).To(Equal(diff))
 }

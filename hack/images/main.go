@@ -200,8 +200,9 @@ func builders(o options, names []string, mtime time.Time, tmp string, checkout s
 	}
 	if slices.Contains(names, "pytorch") {
 		out = append(out, func() (*built, source, error) {
-			b, err := buildPyTorch(o.source, o.cache, mtime, labels(checkout), log)
-			return b, checkout, err
+			src := recipeSource(o.source, recipeDir)
+			b, err := buildPyTorch(o.source, o.cache, mtime, labels(src), log)
+			return b, src, err
 		})
 	}
 	return out

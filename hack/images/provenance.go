@@ -84,6 +84,17 @@ func gitSource(dir string) source {
 	return source{Commit: strings.TrimSpace(string(out)), Dirty: len(strings.TrimSpace(string(st))) > 0}
 }
 
+// recipeSource is the last commit that changed the checkout's path (dirty when the path has
+// changes): the reference image's digest then changes with its recipe, not with every commit.
+func recipeSource(dir, path string) source {
+	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%H", "--", path).Output()
+	if err != nil {
+		return source{}
+	}
+	st, _ := exec.Command("git", "-C", dir, "status", "--porcelain", "--", path).Output()
+	return source{Commit: strings.TrimSpace(string(out)), Dirty: len(strings.TrimSpace(string(st))) > 0}
+}
+
 // buildSource is the commit a Go binary says it was built from, or the checkout's.
 func buildSource(info *buildinfo.BuildInfo, fallback source) source {
 	if rev := setting(info, "vcs.revision"); rev != "" {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +16,9 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 )
@@ -50,7 +52,11 @@ type recipe struct {
 }
 
 func readRecipe(root string) (*recipe, error) {
-	r := &recipe{dir: filepath.Join(root, recipeDir), files: []string{"packages.txt", "setup.sh"}}
+	dir, err := filepath.Abs(filepath.Join(root, recipeDir))
+	if err != nil {
+		return nil, err
+	}
+	r := &recipe{dir: dir, files: []string{"packages.txt", "setup.sh"}}
 	b, err := os.ReadFile(filepath.Join(r.dir, "packages.txt"))
 	if err != nil {
 		return nil, err
@@ -74,18 +80,27 @@ func readRecipe(root string) (*recipe, error) {
 	return r, nil
 }
 
-// rootfs is the cached layer: the gzip-compressed root file system and its dpkg status.
+// rootfs is the cached layer: the gzip-compressed root file system, its digests (so that a
+// warm run reads none of its 500 MB) and its dpkg status.
 type rootfs struct {
 	Layer      string
+	Info       string
 	DpkgStatus string
+}
+
+// layerInfo is what an image needs of a layer without reading it.
+type layerInfo struct {
+	Digest string `json:"digest"`
+	DiffID string `json:"diffID"`
+	Size   int64  `json:"size"`
 }
 
 // ensureRootfs returns the layer of the recipe's root file system from the cache (keyed by
 // the recipe's hash), building it with mmdebstrap if it is not there.
 func ensureRootfs(r *recipe, cacheDir string, mtime time.Time, log func(string, ...any)) (rootfs, error) {
 	dir := filepath.Join(cacheDir, "pytorch-"+r.Hash[:16])
-	out := rootfs{Layer: filepath.Join(dir, "layer.tar.gz"), DpkgStatus: filepath.Join(dir, "dpkg-status")}
-	if _, err := os.Stat(out.DpkgStatus); err == nil {
+	out := rootfs{Layer: filepath.Join(dir, "layer.tar.gz"), Info: filepath.Join(dir, "layer.json"), DpkgStatus: filepath.Join(dir, "dpkg-status")}
+	if _, err := os.Stat(out.Info); err == nil {
 		log("reference image root file system: cached in %s", dir)
 		return out, nil
 	}
@@ -118,18 +133,25 @@ func ensureRootfs(r *recipe, cacheDir string, mtime time.Time, log func(string, 
 	}
 	log("mmdebstrap: %s", time.Since(start).Round(time.Second))
 	start = time.Now()
-	status, err := compressRootfs(tarPath, filepath.Join(tmp, "layer.tar.gz"))
+	status, info, err := compressRootfs(tarPath, filepath.Join(tmp, "layer.tar.gz"))
+	if err != nil {
+		return out, err
+	}
+	infoJSON, err := json.Marshal(info)
 	if err != nil {
 		return out, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "dpkg-status"), status, 0o644); err != nil {
 		return out, err
 	}
-	// The layer first, the status last: the status file marks a complete cache entry.
+	// The layer info last: it marks a complete cache entry.
 	if err := os.Rename(filepath.Join(tmp, "layer.tar.gz"), out.Layer); err != nil {
 		return out, err
 	}
 	if err := os.Rename(filepath.Join(tmp, "dpkg-status"), out.DpkgStatus); err != nil {
+		return out, err
+	}
+	if err := os.WriteFile(out.Info, infoJSON, 0o644); err != nil {
 		return out, err
 	}
 	log("compressed the layer: %s", time.Since(start).Round(time.Second))
@@ -137,26 +159,29 @@ func ensureRootfs(r *recipe, cacheDir string, mtime time.Time, log func(string, 
 }
 
 // compressRootfs writes mmdebstrap's tarball as a gzip-compressed layer without device
-// nodes (the runtime provides /dev) and returns the dpkg status it holds. klauspost's gzip
-// (already in the module graph through go-containerregistry) compresses the 1.5 GB about
-// twice as fast as compress/gzip at its default level.
-func compressRootfs(from, to string) ([]byte, error) {
+// nodes (the runtime provides /dev) and returns the dpkg status it holds and the layer's
+// digests. klauspost's gzip (already in the module graph through go-containerregistry)
+// compresses the 1.5 GB about twice as fast as compress/gzip at its default level.
+func compressRootfs(from, to string) ([]byte, layerInfo, error) {
+	var info layerInfo
 	in, err := os.Open(from)
 	if err != nil {
-		return nil, err
+		return nil, info, err
 	}
 	defer in.Close()
 	f, err := os.Create(to)
 	if err != nil {
-		return nil, err
+		return nil, info, err
 	}
 	defer f.Close()
-	bw := bufio.NewWriterSize(f, 1<<20)
+	compressed, uncompressed := sha256.New(), sha256.New()
+	counter := &countingWriter{w: io.MultiWriter(f, compressed)}
+	bw := bufio.NewWriterSize(counter, 1<<20)
 	zw, err := gzip.NewWriterLevel(bw, gzip.DefaultCompression)
 	if err != nil {
-		return nil, err
+		return nil, info, err
 	}
-	tr, tw := tar.NewReader(bufio.NewReaderSize(in, 1<<20)), tar.NewWriter(zw)
+	tr, tw := tar.NewReader(bufio.NewReaderSize(in, 1<<20)), tar.NewWriter(io.MultiWriter(zw, uncompressed))
 	var status []byte
 	for {
 		h, err := tr.Next()
@@ -164,14 +189,14 @@ func compressRootfs(from, to string) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, info, err
 		}
 		switch h.Typeflag {
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 			continue
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			return nil, err
+			return nil, info, err
 		}
 		var body io.Reader = tr
 		var buf bytes.Buffer
@@ -179,25 +204,65 @@ func compressRootfs(from, to string) ([]byte, error) {
 			body = io.TeeReader(tr, &buf)
 		}
 		if _, err := io.Copy(tw, body); err != nil {
-			return nil, err
+			return nil, info, err
 		}
 		if buf.Len() > 0 {
 			status = buf.Bytes()
 		}
 	}
 	if status == nil {
-		return nil, errors.New("the root file system has no var/lib/dpkg/status")
+		return nil, info, errors.New("the root file system has no var/lib/dpkg/status")
 	}
 	if err := tw.Close(); err != nil {
-		return nil, err
+		return nil, info, err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return nil, info, err
 	}
 	if err := bw.Flush(); err != nil {
+		return nil, info, err
+	}
+	info = layerInfo{Digest: "sha256:" + hex.EncodeToString(compressed.Sum(nil)),
+		DiffID: "sha256:" + hex.EncodeToString(uncompressed.Sum(nil)), Size: counter.n}
+	return status, info, f.Close()
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// cachedLayer is the cached compressed layer with its recorded digests.
+type cachedLayer struct {
+	path string
+	info layerInfo
+}
+
+func (l cachedLayer) Digest() (v1.Hash, error)            { return v1.NewHash(l.info.Digest) }
+func (l cachedLayer) DiffID() (v1.Hash, error)            { return v1.NewHash(l.info.DiffID) }
+func (l cachedLayer) Size() (int64, error)                { return l.info.Size, nil }
+func (l cachedLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+func (l cachedLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+
+func loadLayer(fs rootfs) (v1.Layer, error) {
+	b, err := os.ReadFile(fs.Info)
+	if err != nil {
 		return nil, err
 	}
-	return status, f.Close()
+	var info layerInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", fs.Info, err)
+	}
+	if st, err := os.Stat(fs.Layer); err != nil || st.Size() != info.Size {
+		return nil, fmt.Errorf("%s does not match %s: remove the directory to rebuild it", fs.Layer, fs.Info)
+	}
+	return partial.CompressedToLayer(cachedLayer{path: fs.Layer, info: info})
 }
 
 // dpkgPackages reads the installed packages from a dpkg status file.
@@ -242,7 +307,7 @@ func buildPyTorch(root, cacheDir string, mtime time.Time, labels map[string]stri
 	if len(debs) == 0 {
 		return nil, fmt.Errorf("%s lists no installed package", fs.DpkgStatus)
 	}
-	l, err := tarball.LayerFromFile(fs.Layer, tarball.WithMediaType(types.OCILayer))
+	l, err := loadLayer(fs)
 	if err != nil {
 		return nil, err
 	}
