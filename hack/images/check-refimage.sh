@@ -32,7 +32,7 @@ ok "signature, SBOM and provenance verify with $pub"
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,12 +44,13 @@ compgen -G "$root/etc/ssh/ssh_host_*" >/dev/null && fail "SSH host keys are bake
 case $(chroot "$root" getent shadow root | cut -d: -f2) in '!'*|'*'*) ;; *) fail "root has a usable password" ;; esac
 ok "uid 1000 is jovyan, no host keys, root's password locked"
 
-# The image's programs see /dev and /proc through mounts private to this script.
+# The image's programs see /dev and /proc through mounts private to them. Each step execs
+# the next, so a program started in the background has the pid $! names (cleanup kills it).
 # shellcheck disable=SC2016 # expanded by the inner shell
-in_image() { unshare --mount --propagation private sh -c \
-  'mount --rbind /dev "$0/dev" && mount -t proc proc "$0/proc" && exec chroot --userspec=1000:1000 "$0" env HOME=/home/jovyan "$@"' "$root" "$@"; }
+in_image=(unshare --mount --propagation private sh -c
+  'mount --rbind /dev "$0/dev" && mount -t proc proc "$0/proc" && exec chroot --userspec=1000:1000 "$0" env HOME=/home/jovyan "$@"' "$root")
 
-out=$(in_image python3 -c 'import torch; print(torch.__version__, torch.cuda.is_available()); print(torch.ones(2, 2).sum().item())')
+out=$("${in_image[@]}" python3 -c 'import torch; print(torch.__version__, torch.cuda.is_available()); print(torch.ones(2, 2).sum().item())')
 if ! grep -q ' False' <<<"$out" || ! grep -q '^4.0$' <<<"$out"; then fail "torch: $out"; fi
 ok "torch $(head -1 <<<"$out") computes on the CPU as uid 1000"
 
@@ -73,7 +74,7 @@ UsePAM no
 StrictModes no
 EOF
 chown -R 1000:1000 "$root/tmp/check"
-in_image /usr/sbin/sshd -D -e -f /tmp/check/sshd_config 2>"$work/sshd.log" &
+"${in_image[@]}" /usr/sbin/sshd -D -e -f /tmp/check/sshd_config 2>"$work/sshd.log" &
 pids+=($!)
 wait_port "$port" || fail "sshd did not listen: $(cat "$work/sshd.log")"
 ssh_opts=(-i "$work/user_key" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
@@ -84,7 +85,7 @@ ok "ssh root@ refused"
 
 # Jupyter, as trainenv's entrypoint starts it (jupyter-server, a token).
 port=$(free_port); token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-in_image jupyter-server --ServerApp.ip=127.0.0.1 --ServerApp.port="$port" --ServerApp.token="$token" \
+"${in_image[@]}" jupyter-server --ServerApp.ip=127.0.0.1 --ServerApp.port="$port" --ServerApp.token="$token" \
   --ServerApp.open_browser=False --ServerApp.root_dir=/tmp 2>"$work/jupyter.log" &
 pids+=($!)
 wait_port "$port" || fail "jupyter-server did not listen: $(cat "$work/jupyter.log")"
