@@ -32,6 +32,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -136,6 +137,13 @@ func run(o options, logw io.Writer) (string, error) {
 
 	cosign := cosignCLI{bin: o.cosign, dir: o.state, insecure: o.insecure, log: log}
 	if o.sign {
+		// cosign runs in the state directory: find it from here.
+		if cosign.bin, err = exec.LookPath(o.cosign); err != nil {
+			return "", fmt.Errorf("the cosign CLI: %w (make cosign installs it)", err)
+		}
+		if cosign.bin, err = filepath.Abs(cosign.bin); err != nil {
+			return "", err
+		}
 		if err := cosign.ensureKey(); err != nil {
 			return "", err
 		}
