@@ -52,7 +52,10 @@ func TestBuildSignVerify(t *testing.T) {
 	glob := host + "/trainenv/**"
 	required := imagePolicy("trainenv-images", glob, string(pub), DefaultBuilderID)
 	otherBuilder := imagePolicy("other-builder", glob, string(pub), "https://ci.example.com/builder@v1")
-	otherKey := imagePolicy("other-key", glob, otherPublicKey(t, cosignBin), DefaultBuilderID)
+	otherPub := otherPublicKey(t, cosignBin)
+	otherKey := imagePolicy("other-key", glob, otherPub, DefaultBuilderID)
+	otherKey.Spec.Authorities[0].Attestations = nil
+	otherKeyWithAttestations := imagePolicy("other-key-attestations", glob, otherPub, DefaultBuilderID)
 	for n, r := range out.Images {
 		t.Run(n, func(t *testing.T) {
 			g := NewWithT(t)
@@ -68,6 +71,8 @@ func TestBuildSignVerify(t *testing.T) {
 			g.Expect(v.Allowed).To(BeTrue())
 			g.Expect(verify(otherBuilder).Reason).To(Equal(trust.ReasonAttestationPolicyFailed))
 			g.Expect(verify(otherKey).Reason).To(Equal(trust.ReasonUntrustedSigner))
+			// Attestations signed by another key are none for this authority.
+			g.Expect(verify(otherKeyWithAttestations).Reason).To(Equal(trust.ReasonAttestationMissing))
 
 			c := cosignCLI{bin: cosignBin, dir: state, insecure: true, log: t.Logf}
 			got, err := c.run("verify", "--key", c.PubKey(), "--insecure-ignore-tlog=true", "--allow-insecure-registry", r.Ref)
