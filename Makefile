@@ -254,6 +254,12 @@ shellcheck: ## Install shellcheck (Debian package) if missing.
 	  echo "installing the shellcheck package"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
 
+.PHONY: mmdebstrap
+mmdebstrap: ## Install mmdebstrap (Debian package) if missing: it builds the reference image's root file system.
+	@command -v mmdebstrap >/dev/null || { \
+	  echo "installing the mmdebstrap package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; }
+
 .PHONY: python3
 python3: ## Install python3 (Debian package) if missing: the preflight's torch check script is tested with it.
 	@command -v python3 >/dev/null || { \
@@ -268,6 +274,28 @@ BUILD_TARGETS := manager node-agent entrypoint preflight kubectl-trainenv
 .PHONY: build
 build: generate ## Build the binaries with hack/build.sh, the script the Dockerfile runs.
 	for t in $(BUILD_TARGETS); do hack/build.sh $$t $(BIN); done
+
+# trainenv's images, built without Docker by hack/images from make build's binaries, pushed
+# to IMAGES_REGISTRY, signed and attested (SPDX SBOM, SLSA provenance) with the cosign key
+# pair in IMAGES_STATE (generated on first use). The digests go to IMAGES_STATE/images.env
+# (shell) and images.json. A registry other than 127.0.0.1/localhost is reached over HTTPS
+# with the credentials of ~/.docker/config.json.
+IMAGES_REGISTRY ?= 127.0.0.1:5001
+IMAGES_STATE ?= $(BIN)/images
+IMAGES_ARGS ?=
+HACK_IMAGES = go run ./hack/images -registry $(IMAGES_REGISTRY) -bin $(BIN) -state $(IMAGES_STATE) -cosign $(COSIGN) $(IMAGES_ARGS)
+
+.PHONY: images
+images: build cosign ## Build the manager, node-agent and tools images without Docker; push, sign and attest them (IMAGES_REGISTRY, IMAGES_STATE).
+	$(HACK_IMAGES) -images manager,node-agent,tools
+
+.PHONY: refimage
+refimage: cosign mmdebstrap ## Build the reference PyTorch image (images/pytorch) without Docker: mmdebstrap as root, cached by recipe; push, sign and attest it.
+	$(HACK_IMAGES) -images pytorch
+
+.PHONY: refimage-check
+refimage-check: cosign ## Check the pushed reference image: signature and attestations, then torch, sshd and Jupyter run from it as uid 1000 (root: chroot).
+	hack/images/check-refimage.sh $(IMAGES_STATE) $(COSIGN)
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
