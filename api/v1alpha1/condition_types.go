@@ -46,6 +46,10 @@ const (
 	ReasonPlatformNotFound = "PlatformNotFound"
 	// ReasonPullSecretNotFound: an imagePullSecrets entry names a Secret that does not exist.
 	ReasonPullSecretNotFound = "PullSecretNotFound"
+	// ReasonTagCheckFailed: the periodic look-up of a pinned tag failed (registry error,
+	// pull Secret gone); the environment keeps its pinned, verified digest and the condition
+	// stays True. The message says what failed; the look-up is tried again.
+	ReasonTagCheckFailed = "TagCheckFailed"
 )
 
 const (
@@ -172,6 +176,11 @@ const (
 	// on (GPUs missing or unhealthy, driver too old for the image, torch cannot use CUDA);
 	// the message says exactly what, status.preflight has the detail. The kubelet retries it.
 	ReasonPreflightFailed = "PreflightFailed"
+	// ReasonPreflightNoReport: the preflight exited 0 without its report (killed, replaced
+	// by a program of the image, its termination message cut short). Without a report
+	// nothing is known about the GPUs, so it does not count as passed; the kubelet does not
+	// run an init container again that exited 0: delete the pod to run it again.
+	ReasonPreflightNoReport = "PreflightNoReport"
 	// ReasonPreflightPassed is the reason of the event that marks a passing preflight (the
 	// condition then moves on to PodStarting or PodReady).
 	ReasonPreflightPassed = "PreflightPassed"

@@ -96,7 +96,7 @@ type IdleSuspensionStatus struct {
 	// +required
 	SuspendedAt metav1.Time `json:"suspendedAt"`
 	// message is the entrypoint's account, e.g. "trainenv: idle for 2h0m0s: no SSH session,
-	// no terminal and no busy kernel since 2026-11-23T10:00:00Z".
+	// no terminal, no busy kernel, no busy process, GPUs idle (GPU 0 at 0 %) since 2026-11-23T10:00:00Z".
 	// +optional
 	Message string `json:"message,omitempty"`
 	// resumedAt is when the environment was resumed (`kubectl trainenv resume`, spec.suspend,
@@ -159,6 +159,10 @@ type PreflightStatus struct {
 	// message summarises what passed, or says every failure exactly.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// reason says why it did not pass: PreflightFailed (a check failed, or the preflight
+	// could not run) or PreflightNoReport (it exited 0 without its report). Empty when passed.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 	// driverVersion is the NVIDIA driver the pod's GPUs run on, e.g. 550.54.15.
 	// +optional
 	DriverVersion string `json:"driverVersion,omitempty"`
@@ -275,6 +279,12 @@ type VerifiedSigner struct {
 
 // TrainingEnvironment is a GPU training environment: a verified, digest-pinned image run
 // as a hardened pod, reached through Jupyter or SSH.
+//
+// Its name becomes the name of a StatefulSet (a DNS label: no dots) and, with an 11-character
+// revision suffix, the value of its pods' controller-revision-hash label (63 at most), so the
+// API refuses a name that could never run (MaxNameLength).
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 52",message="metadata.name must be at most 52 characters: it names the environment's StatefulSet, whose pods carry the name plus an 11-character revision hash in a label limited to 63 characters"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (lower-case letters, digits and '-', no dots): it names the environment's StatefulSet and pod"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=trainenv;te,categories=all

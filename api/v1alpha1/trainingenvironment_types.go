@@ -18,7 +18,15 @@ const (
 	UpdatePolicyFollowTag UpdatePolicy = "FollowTag"
 )
 
+// MaxNameLength is the longest TrainingEnvironment name the API accepts: a StatefulSet's
+// controller names its revisions NAME-HASH (a hash of up to 10 characters) and puts that
+// name in its pods' controller-revision-hash label, whose values are limited to 63
+// characters. Every other derived name (NAME-0, NAME-workspace, NAME-ssh-host-keys,
+// NAME-jupyter) fits its own limit below this one.
+const MaxNameLength = 52
+
 // TrainingEnvironmentSpec is the desired environment: which image, on how many GPUs, reached how.
+// +kubebuilder:validation:XValidation:rule="!has(self.shmSize) || !has(self.resources) || !has(self.resources.memory) || !quantity(self.shmSize).isGreaterThan(quantity(self.resources.memory))",message="shmSize must not exceed resources.memory: /dev/shm is memory-backed and counts against the memory limit, so the pod would be OOM-killed once shared memory fills; lower shmSize (default 1Gi) or raise resources.memory"
 // +kubebuilder:validation:XValidation:rule="!has(self.ssh) || !self.ssh.enabled || has(self.ssh.authorizedKeysSecretRef)",message="ssh.enabled requires ssh.authorizedKeysSecretRef: SSH is key-only, name the Secret holding the authorized_keys"
 // +kubebuilder:validation:XValidation:rule="!has(self.idleSuspend) || (has(self.ssh) && self.ssh.enabled) || (has(self.jupyter) && self.jupyter.enabled)",message="idleSuspend needs ssh or jupyter enabled: idleness is measured by SSH sessions, Jupyter terminals and busy kernels"
 type TrainingEnvironmentSpec struct {
@@ -111,9 +119,11 @@ type TrainingEnvironmentSpec struct {
 //
 // The environment is idle while it has no SSH session (a shell, VS Code, a tunnel: any open
 // connection to sshd), no open Jupyter terminal (open counts, even when quiet: a training
-// run in it may print nothing for hours) and no busy kernel, and the Jupyter server sees
-// no other use. Kernel activity alone is not the measure: training over SSH or in a
-// terminal keeps the environment up. When idle for AfterMinutes, it is suspended as with
+// run in it may print nothing for hours), no busy kernel, no work in progress (a process
+// of the user's using 5 % of a CPU or more, or running, when probed: a run started under
+// nohup or tmux and left alone counts) and no utilisation of the pod's GPUs, and the
+// Jupyter server sees no other use. The entrypoint's log and the suspension's message say
+// what was measured. When idle for AfterMinutes, it is suspended as with
 // spec.suspend (GPUs freed, workspace kept, status.idleSuspension says when and why), and
 // stays suspended until `kubectl trainenv resume NAME`, or spec.suspend set to true and
 // back, or this field removed. The spec is never changed by the operator.
@@ -307,6 +317,7 @@ type SSHSpec struct {
 type WorkspaceSpec struct {
 	// size of the volume. It may grow (where the storage class allows expansion), not shrink.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="!quantity(self).isLessThan(quantity(oldSelf))",message="workspace.size can only grow: a PersistentVolumeClaim cannot shrink; to start smaller, create a new environment"
 	Size resource.Quantity `json:"size"`
 
 	// storageClassName of the volume. Omitted: the cluster's default class.
@@ -314,10 +325,13 @@ type WorkspaceSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	StorageClassName *string `json:"storageClassName,omitempty"`
 
-	// mountPath where the workspace appears in the container.
+	// mountPath where the workspace appears in the container. It must not be, or lie
+	// under, a path the environment mounts itself: /dev, /proc, /sys, /tmp and /trainenv.
 	// +optional
 	// +kubebuilder:default="/workspace"
 	// +kubebuilder:validation:Pattern=`^/[^:]*$`
+	// +kubebuilder:validation:XValidation:rule="self != '/' && !self.endsWith('/') && !self.contains('//') && !self.matches('(^|/)[.][.]?(/|$)')",message="workspace.mountPath must be a clean absolute path: not /, no trailing slash, no empty, . or .. segments"
+	// +kubebuilder:validation:XValidation:rule="!['/dev', '/proc', '/sys', '/tmp', '/trainenv'].exists(p, self == p || self.startsWith(p + '/'))",message="workspace.mountPath must not be or lie under /dev, /proc, /sys, /tmp or /trainenv: the environment mounts its shared memory, temporary files and tools there"
 	// +kubebuilder:validation:MaxLength=1024
 	MountPath string `json:"mountPath,omitempty"`
 

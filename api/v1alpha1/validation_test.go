@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -170,4 +171,75 @@ func TestStorageClassCannotChange(t *testing.T) {
 	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(u), u)).To(Succeed())
 	g.Expect(unstructured.SetNestedField(u.Object, "20Gi", "spec", "workspace", "size")).To(Succeed())
 	g.Expect(k8s.Update(ctx, u)).To(Succeed(), "the workspace may grow")
+}
+
+// TestNamesThatCouldNeverRunAreRefused: the name becomes a StatefulSet name (a DNS label) and,
+// with the StatefulSet controller's 11-character revision suffix, a label value (63 at most).
+// A name outside those bounds would be stored and then never produce a pod.
+func TestNamesThatCouldNeverRunAreRefused(t *testing.T) {
+	spec := map[string]any{"image": "registry.example.com/team/pytorch:2.4"}
+	longest := "n" + strings.Repeat("x-", (trainenvv1.MaxNameLength-2)/2) + "z"
+	if len(longest) != trainenvv1.MaxNameLength {
+		t.Fatalf("test name is %d characters, want %d", len(longest), trainenvv1.MaxNameLength)
+	}
+	g := NewWithT(t)
+	g.Expect(create(object(longest, spec))).To(Succeed(), "the longest name that runs is accepted")
+
+	cases := []struct {
+		name, message string
+	}{
+		{strings.Repeat("a", trainenvv1.MaxNameLength+1), "metadata.name must be at most 52 characters"},
+		{strings.Repeat("a", 63), "metadata.name must be at most 52 characters"},
+		{strings.Repeat("a", 253), "metadata.name must be at most 52 characters"},
+		{"team.alice", "metadata.name must be a DNS label"},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%d characters", len(tc.name)), func(t *testing.T) {
+			g := NewWithT(t)
+			err := create(object(tc.name, spec))
+			g.Expect(err).To(HaveOccurred())
+			g.Expect(err.Error()).To(ContainSubstring(tc.message))
+		})
+	}
+}
+
+// TestWorkspaceGrowsOnly: a PersistentVolumeClaim cannot shrink, so an edit that shrinks
+// the workspace is refused at apply instead of failing later on the claim.
+func TestWorkspaceGrowsOnly(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	u := object("grows-only", map[string]any{
+		"image":     "registry.example.com/team/pytorch:2.4",
+		"workspace": map[string]any{"size": "10Gi"},
+	})
+	g.Expect(create(u)).To(Succeed())
+	for _, smaller := range []string{"9Gi", "10G", "1"} {
+		g.Expect(unstructured.SetNestedField(u.Object, smaller, "spec", "workspace", "size")).To(Succeed())
+		err := k8s.Update(ctx, u)
+		g.Expect(err).To(HaveOccurred(), smaller)
+		g.Expect(err.Error()).To(ContainSubstring("workspace.size can only grow"))
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(u), u)).To(Succeed())
+	}
+	for _, same := range []string{"10240Mi", "10Gi", "11Gi"} {
+		g.Expect(unstructured.SetNestedField(u.Object, same, "spec", "workspace", "size")).To(Succeed())
+		g.Expect(k8s.Update(ctx, u)).To(Succeed(), same)
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(u), u)).To(Succeed())
+	}
+}
+
+// TestSharedMemoryWithinTheMemoryLimit: /dev/shm counts against the memory limit; shmSize up
+// to the limit is accepted, above it refused, and without a memory limit anything goes.
+func TestSharedMemoryWithinTheMemoryLimit(t *testing.T) {
+	image := "registry.example.com/team/pytorch:2.4"
+	accepted := []map[string]any{
+		{"image": image, "shmSize": "8Gi", "resources": map[string]any{"memory": "8Gi"}},
+		{"image": image, "shmSize": "2Gi", "resources": map[string]any{"memory": "64Gi"}},
+		{"image": image, "shmSize": "64Gi"},
+		{"image": image, "resources": map[string]any{"memory": "1Gi"}},
+	}
+	for i, spec := range accepted {
+		NewWithT(t).Expect(create(object(fmt.Sprintf("shm-ok-%d", i), spec))).To(Succeed(), "%v", spec)
+	}
+	err := create(object("shm-over", map[string]any{"image": image, "shmSize": "8193Mi", "resources": map[string]any{"memory": "8Gi"}}))
+	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("shmSize must not exceed resources.memory")))
 }

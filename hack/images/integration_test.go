@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ktypes "k8s.io/apimachinery/pkg/types"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/distribution"
 	"github.com/trainenv/trainenv/internal/trust"
 	"github.com/trainenv/trainenv/internal/trust/policy"
@@ -67,12 +68,12 @@ func TestBuildSignVerify(t *testing.T) {
 				return v
 			}
 			v := verify(required)
-			g.Expect(v.Reason).To(Equal(trust.ReasonVerified), v.Message)
-			g.Expect(v.Allowed).To(BeTrue())
-			g.Expect(verify(otherBuilder).Reason).To(Equal(trust.ReasonAttestationPolicyFailed))
-			g.Expect(verify(otherKey).Reason).To(Equal(trust.ReasonUntrustedSigner))
+			g.Expect(v.Reason).To(Equal(trainenvv1.ReasonVerified), v.Message)
+			g.Expect(v.Allowed()).To(BeTrue())
+			g.Expect(verify(otherBuilder).Reason).To(Equal(trainenvv1.ReasonAttestationPolicyFailed))
+			g.Expect(verify(otherKey).Reason).To(Equal(trainenvv1.ReasonUntrustedSigner))
 			// Attestations signed by another key are none for this authority.
-			g.Expect(verify(otherKeyWithAttestations).Reason).To(Equal(trust.ReasonAttestationMissing))
+			g.Expect(verify(otherKeyWithAttestations).Reason).To(Equal(trainenvv1.ReasonAttestationMissing))
 
 			c := cosignCLI{bin: cosignBin, dir: state, insecure: true, log: t.Logf}
 			got, err := c.run("verify", "--key", c.PubKey(), "--insecure-ignore-tlog=true", "--allow-insecure-registry", r.Ref)

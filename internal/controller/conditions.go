@@ -72,8 +72,9 @@ var beforeWorkload = map[string]bool{
 // failedWorkloadReasons are WorkloadReady reasons that put the environment in PhaseFailed:
 // its pod will not start until someone acts.
 var failedWorkloadReasons = map[string]bool{
-	trainenvv1.ReasonContainerFailing: true,
-	trainenvv1.ReasonPreflightFailed:  true,
+	trainenvv1.ReasonContainerFailing:  true,
+	trainenvv1.ReasonPreflightFailed:   true,
+	trainenvv1.ReasonPreflightNoReport: true,
 }
 
 // notReady sets Ready False with the reason and message of the condition that holds it up.

@@ -114,7 +114,7 @@ func resumeReason(ctx context.Context, te *trainenvv1.TrainingEnvironment) strin
 }
 
 // idleAccount is the entrypoint's message without its program prefix, e.g. "idle for
-// 2h0m0s: no SSH session, no terminal and no busy kernel since 2026-11-23T10:00:00Z".
+// 2h0m0s: no SSH session, no terminal, no busy kernel, no busy process, GPUs idle (GPU 0 at 0 %) since 2026-11-23T10:00:00Z".
 func idleAccount(te *trainenvv1.TrainingEnvironment) string {
 	return strings.TrimPrefix(te.Status.IdleSuspension.Message, "trainenv: ")
 }

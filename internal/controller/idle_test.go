@@ -17,7 +17,7 @@ import (
 
 // idleFor is the termination message of the entrypoint that stopped an idle environment.
 func idleFor(since time.Time) string {
-	return access.IdleMessagePrefix + " for 30m0s: no SSH session, no terminal and no busy kernel since " + since.UTC().Format(time.RFC3339)
+	return access.IdleMessagePrefix + " for 30m0s: no SSH session, no terminal, no busy kernel, no busy process, GPUs idle (GPU 0 at 0 %) since " + since.UTC().Format(time.RFC3339)
 }
 
 // setMain writes the main container's status as the kubelet would: running again after the
@@ -86,7 +86,7 @@ func TestIdleExitSuspendsUntilResumeRequested(t *testing.T) {
 	g.Expect(te.Status.Connect).To(BeEmpty())
 	g.Expect(te.Spec.Suspend).To(BeFalse(), "the user's spec is not written")
 	g.Expect(te.Generation).To(Equal(generation))
-	g.Expect(drain(rec)).To(ConsistOf("Normal IdleSuspended suspended because nobody used it (idle for 30m0s: no SSH session, no terminal and no busy kernel since " +
+	g.Expect(drain(rec)).To(ConsistOf("Normal IdleSuspended suspended because nobody used it (idle for 30m0s: no SSH session, no terminal, no busy kernel, no busy process, GPUs idle (GPU 0 at 0 %) since " +
 		"2026-11-23T11:00:00Z): GPUs freed, workspace kept; resume with: kubectl trainenv resume idle -n " + f.ns))
 
 	// Nothing changes on later passes; a resume request older than the suspension is not one.

@@ -54,14 +54,16 @@ func preflightStatus(t *corev1.ContainerStateTerminated) *trainenvv1.PreflightSt
 	if err != nil {
 		// No report: the preflight did not run to its end (it could not start in the image,
 		// or was killed); the message, if any, is the end of its log.
+		// Exit 0 without it is no pass either (fail closed): nothing is known of the GPUs.
 		if t.ExitCode == 0 {
-			return &trainenvv1.PreflightStatus{Passed: true, Message: "passed (no report in the termination message)"}
+			return &trainenvv1.PreflightStatus{Passed: false, Reason: trainenvv1.ReasonPreflightNoReport,
+				Message: "the preflight exited 0 without its report (killed, replaced by a program of the image, or its termination message cut short): not counted as passed"}
 		}
 		msg := fmt.Sprintf("the preflight exited with code %d (%s) without a report", t.ExitCode, t.Reason)
 		if raw := strings.TrimSpace(t.Message); raw != "" {
 			msg += ": " + truncate(raw, maxRawMessage)
 		}
-		return &trainenvv1.PreflightStatus{Passed: false, Message: msg}
+		return &trainenvv1.PreflightStatus{Passed: false, Reason: trainenvv1.ReasonPreflightFailed, Message: msg}
 	}
 	s := &trainenvv1.PreflightStatus{
 		Passed:            r.Passed && t.ExitCode == 0,
@@ -74,6 +76,9 @@ func preflightStatus(t *corev1.ContainerStateTerminated) *trainenvv1.PreflightSt
 	}
 	if r.Passed && t.ExitCode != 0 {
 		s.Message = fmt.Sprintf("the preflight reported success but exited with code %d (%s)", t.ExitCode, t.Reason)
+	}
+	if !s.Passed {
+		s.Reason = trainenvv1.ReasonPreflightFailed
 	}
 	return s
 }
@@ -106,6 +111,11 @@ func (r *TrainingEnvironmentReconciler) recordPreflight(te *trainenvv1.TrainingE
 		r.event(te, corev1.EventTypeNormal, trainenvv1.ReasonPreflightPassed, "Preflight", "%s", truncate(note, maxEventNote))
 		return
 	}
+	if pf.Reason == trainenvv1.ReasonPreflightNoReport {
+		r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonPreflightNoReport, "Preflight", "%s",
+			fmt.Sprintf("GPU preflight on node %s left no report: %s", te.Status.NodeName, pf.Message))
+		return
+	}
 	r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonPreflightFailed, "Preflight", "%s",
 		truncate(fmt.Sprintf("GPU preflight failed on node %s: %s", te.Status.NodeName, pf.Message), maxEventNote))
 }
@@ -115,6 +125,13 @@ const maxEventNote = 1000
 
 // preflightFailed is WorkloadReady for a pod whose preflight failed.
 func preflightFailed(pod *corev1.Pod, pf *trainenvv1.PreflightStatus) podStatus {
+	if pf.Reason == trainenvv1.ReasonPreflightNoReport {
+		return podStatus{reason: trainenvv1.ReasonPreflightNoReport, message: fmt.Sprintf(
+			"the GPU preflight of pod %s on node %s exited 0 without its report, so its GPUs are unchecked: %s. "+
+				"The kubelet does not run it again; to rerun it: kubectl delete pod %s (the workspace is kept); "+
+				"`kubectl logs %s -c %s` shows what it printed",
+			pod.Name, pod.Spec.NodeName, pf.Message, pod.Name, pod.Name, workload.PreflightContainerName)}
+	}
 	return podStatus{reason: trainenvv1.ReasonPreflightFailed, message: fmt.Sprintf(
 		"the GPU preflight of pod %s on node %s failed: %s. The kubelet retries it; `kubectl logs %s -c %s` has the details",
 		pod.Name, pod.Spec.NodeName, pf.Message, pod.Name, workload.PreflightContainerName)}

@@ -96,7 +96,7 @@ func TestPreflightResultReachesStatusAndEvents(t *testing.T) {
 	g.Expect(msg).To(HavePrefix("the GPU preflight of pod pf-0 on node pf-a100 failed: " + tooOldForTorch.Failures[0]))
 	g.Expect(msg).To(ContainSubstring("kubectl logs pf-0 -c trainenv-preflight"))
 	g.Expect(te.Status.Preflight).To(Equal(&trainenvv1.PreflightStatus{
-		Passed: false, Message: tooOldForTorch.Failures[0], DriverVersion: "535.104.05", CUDADriverVersion: "12.2",
+		Passed: false, Reason: trainenvv1.ReasonPreflightFailed, Message: tooOldForTorch.Failures[0], DriverVersion: "535.104.05", CUDADriverVersion: "12.2",
 		GPUs: []string{"1x NVIDIA A100-SXM4-80GB (cc 8.0)"}, Torch: "torch 2.7.0+cu128 (CUDA 12.8): CUDA not available",
 	}))
 	g.Expect(drain(rec)).To(ConsistOf("Warning PreflightFailed GPU preflight failed on node pf-a100: " + tooOldForTorch.Failures[0]))
@@ -162,4 +162,32 @@ func TestPreflightThatCannotRun(t *testing.T) {
 	g.Expect(te).To(haveCondition(trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonPodStarting))
 	g.Expect(condition(te, trainenvv1.ConditionWorkloadReady).Message).To(Equal("pod norun-0 is checking its GPUs on node norun-a100 (preflight)"))
 	g.Expect(te.Status.Preflight).To(BeNil())
+}
+
+// A preflight that exits 0 without its report (killed, replaced by a program of the image,
+// its termination message cut) proves nothing about the GPUs: it fails closed, with a reason
+// of its own and what to do, although the kubelet went on to start the main container.
+func TestPreflightWithoutReportIsNotPassed(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	rec := events.NewFakeRecorder(100)
+	f.r.Recorder = rec
+	te := f.pinnedOnNode("noreport")
+	pod := f.podFor(te, "noreport-a100")
+	drain(rec)
+	for _, message := range []string{"", `{"passed":true,"driver":"550.5`} {
+		f.setInitStatus(pod, corev1.ContainerStatus{State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: 0, Reason: "Completed", Message: message,
+		}}}, &corev1.ContainerStatus{Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}, true)
+		_, err, got := f.reconcile(te)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got).To(haveCondition(trainenvv1.ConditionWorkloadReady, metav1.ConditionFalse, trainenvv1.ReasonPreflightNoReport), "message %q", message)
+		g.Expect(got).To(haveCondition(trainenvv1.ConditionReady, metav1.ConditionFalse, trainenvv1.ReasonPreflightNoReport))
+		g.Expect(got.Status.Preflight.Passed).To(BeFalse())
+		g.Expect(got.Status.Preflight.Reason).To(Equal(trainenvv1.ReasonPreflightNoReport))
+		msg := condition(got, trainenvv1.ConditionWorkloadReady).Message
+		g.Expect(msg).To(ContainSubstring("exited 0 without its report"))
+		g.Expect(msg).To(ContainSubstring("kubectl delete pod noreport-0"))
+	}
+	g.Expect(drain(rec)).To(ConsistOf(HavePrefix("Warning PreflightNoReport GPU preflight on node noreport-a100 left no report")))
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -56,7 +57,14 @@ func (r *TrainingEnvironmentReconciler) resolveImage(ctx context.Context, p *pas
 	}
 
 	secrets, err := r.pullSecrets(ctx, te)
-	if err != nil {
+	var missing *missingPullSecretError
+	switch {
+	case errors.As(err, &missing) && !isNew:
+		return r.tagCheckFailed(p, missing.Error(), interval)
+	case errors.As(err, &missing):
+		setImageResolved(te, metav1.ConditionFalse, trainenvv1.ReasonPullSecretNotFound, missing.Error())
+		return reconcileerror.NewWaiting(pullSecretRetry, trainenvv1.ReasonPullSecretNotFound, "%s", missing.Error())
+	case err != nil:
 		return err
 	}
 	// One keychain for the resolution and the verification of this pass.
@@ -157,13 +165,12 @@ func pinnedTarget(s *trainenvv1.ImageStatus) string {
 
 // resolveFailed reports a registry failure. Before anything is pinned it fails the
 // condition and returns the error for backoff (nothing may start). Once pinned, a failed
-// re-check changes nothing: the environment keeps running its digest and tries later.
+// re-check is reported (tagCheckFailed) and changes nothing else.
 func (r *TrainingEnvironmentReconciler) resolveFailed(ctx context.Context, p *pass, isNew bool, err error, interval time.Duration) error {
 	te := p.te
 	if !isNew {
 		log.FromContext(ctx).Info("tag check failed; keeping the pinned digest", "image", te.Spec.Image, "error", err.Error())
-		p.requeueAfter(interval)
-		return nil
+		return r.tagCheckFailed(p, err.Error(), interval)
 	}
 	reason := map[registry.Kind]string{
 		registry.KindNotFound:         trainenvv1.ReasonImageNotFound,
@@ -216,6 +223,22 @@ func setImageResolved(te *trainenvv1.TrainingEnvironment, status metav1.Conditio
 	return setCondition(te, trainenvv1.ConditionImageResolved, status, reason, message)
 }
 
+// tagCheckFailed reports a failed periodic look-up of a pinned tag (registry error, pull
+// Secret gone) without disturbing the environment: it keeps its pinned, verified digest and
+// ImageResolved stays True, with reason TagCheckFailed and what failed; one Warning event per
+// new failure. The tag is looked up again after the interval.
+func (r *TrainingEnvironmentReconciler) tagCheckFailed(p *pass, why string, interval time.Duration) error {
+	te := p.te
+	r.tagChecked.Store(client.ObjectKeyFromObject(te), tagCheck{uid: te.UID, at: r.Clock.Now()})
+	p.requeueAfter(interval)
+	msg := fmt.Sprintf("%s is pinned and keeps running %s; the last tag check failed: %s. The tag is looked up again every %s",
+		te.Spec.Image, te.Status.Image.Resolved, why, interval)
+	if setImageResolved(te, metav1.ConditionTrue, trainenvv1.ReasonTagCheckFailed, msg) {
+		r.event(te, corev1.EventTypeWarning, trainenvv1.ReasonTagCheckFailed, "Check", "tag check of %s failed: %s; the environment keeps its pinned digest", te.Spec.Image, why)
+	}
+	return nil
+}
+
 // untilTagCheck returns how long until the tag is due to be looked up again (0: now).
 func (r *TrainingEnvironmentReconciler) untilTagCheck(te *trainenvv1.TrainingEnvironment, interval time.Duration) time.Duration {
 	v, ok := r.tagChecked.Load(client.ObjectKeyFromObject(te))
@@ -263,13 +286,18 @@ func (r *TrainingEnvironmentReconciler) pullSecrets(ctx context.Context, te *tra
 		var s corev1.Secret
 		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: ref.Name}, &s); err != nil {
 			if apierrors.IsNotFound(err) {
-				msg := fmt.Sprintf("image pull Secret %q not found in namespace %s; create it or fix spec.imagePullSecrets", ref.Name, te.Namespace)
-				setImageResolved(te, metav1.ConditionFalse, trainenvv1.ReasonPullSecretNotFound, msg)
-				return nil, reconcileerror.NewWaiting(pullSecretRetry, trainenvv1.ReasonPullSecretNotFound, "%s", msg)
+				return nil, &missingPullSecretError{name: ref.Name, namespace: te.Namespace}
 			}
 			return nil, err
 		}
 		secrets = append(secrets, s)
 	}
 	return secrets, nil
+}
+
+// missingPullSecretError is an imagePullSecrets entry naming a Secret that does not exist.
+type missingPullSecretError struct{ name, namespace string }
+
+func (e *missingPullSecretError) Error() string {
+	return fmt.Sprintf("image pull Secret %q not found in namespace %s; create it or fix spec.imagePullSecrets", e.name, e.namespace)
 }
