@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -163,8 +164,7 @@ func driverSlice(n corev1.Node) *resourceapi.ResourceSlice {
 	if strings.HasPrefix(product, "Tesla") {
 		brand = "Tesla"
 	}
-	count := 0
-	fmt.Sscan(l[gpufacts.LabelCount], &count)
+	count, _ := strconv.Atoi(l[gpufacts.LabelCount]) // a node without the label publishes no devices
 	s := &resourceapi.ResourceSlice{
 		ObjectMeta: metav1.ObjectMeta{Name: n.Name + "-" + compat.DRADriverName},
 		Spec: resourceapi.ResourceSliceSpec{

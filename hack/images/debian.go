@@ -118,7 +118,7 @@ func glibcFloor(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	syms, err := f.ImportedSymbols()
 	if err != nil {
 		if errors.Is(err, elf.ErrNoSymbols) {

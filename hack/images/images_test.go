@@ -222,9 +222,9 @@ func TestRecipeHash(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(b.Hash).NotTo(Equal(a.Hash), "a changed setup script is another root file system")
 
-	real, err := readRecipe("../..")
+	shipped, err := readRecipe("../..")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(real.Packages).To(ContainElements("python3-torch", "python3-ipykernel", "jupyter-server", "openssh-server"))
+	g.Expect(shipped.Packages).To(ContainElements("python3-torch", "python3-ipykernel", "jupyter-server", "openssh-server"))
 }
 
 func TestDpkgPackages(t *testing.T) {

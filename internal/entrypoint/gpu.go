@@ -53,7 +53,7 @@ func (p *GPUProbe) Read(ctx context.Context) ([]gpufacts.GPUActivity, error) {
 		Error string                  `json:"error"`
 	}
 	if jerr := json.Unmarshal(stdout.Bytes(), &out); jerr != nil || out.GPUs == nil {
-		return nil, fmt.Errorf("GPU reader: no report (%v; %s)", firstErr(err, jerr), strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("GPU reader: no report (%w; %s)", firstErr(err, jerr), strings.TrimSpace(stderr.String()))
 	}
 	if out.Error != "" {
 		return nil, fmt.Errorf("GPU reader: %s", out.Error)

@@ -23,7 +23,7 @@ func Activity(lib nvml.Interface, visible string) ([]gpufacts.GPUActivity, error
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		return nil, fmt.Errorf("NVML init: %s", describe(ret))
 	}
-	defer lib.Shutdown()
+	defer func() { _ = lib.Shutdown() }()
 	devices, err := visibleDevices(lib, visible)
 	if err != nil {
 		return nil, err

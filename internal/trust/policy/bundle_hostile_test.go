@@ -120,7 +120,7 @@ func TestHostileRegistryDuringBundleVerification(t *testing.T) {
 			}
 		}, "the registry sent a blob of more than 16777216 bytes, over trainenv's limit"},
 		{"slow loris on the referrers", false, func(img string) func(http.ResponseWriter, *http.Request) bool {
-			return func(w http.ResponseWriter, req *http.Request) bool {
+			return func(_ http.ResponseWriter, req *http.Request) bool {
 				if !isIndex(req, img) {
 					return false
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -173,7 +174,7 @@ func (e *evaluation) signatures(ctx context.Context, a webhookcip.Authority, opt
 		bundled, bundlErr = e.bundleSignatures(ctx, a)
 	}
 	wg.Wait()
-	if sigs := append(legacy, bundled...); len(sigs) > 0 {
+	if sigs := slices.Concat(legacy, bundled); len(sigs) > 0 {
 		return sigs, nil
 	}
 	return nil, joinFormats(legacyErr, bundlErr)
@@ -338,7 +339,7 @@ func (e *evaluation) attestations(ctx context.Context, a webhookcip.Authority, o
 	}
 	ret := make(map[string][]webhook.PolicyAttestation, len(a.Attestations))
 	for _, w := range a.Attestations {
-		got := append(legacy[w.Name], bundled[w.Name]...)
+		got := slices.Concat(legacy[w.Name], bundled[w.Name])
 		if len(got) > 0 {
 			ret[w.Name] = got
 			continue
