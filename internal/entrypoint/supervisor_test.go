@@ -17,21 +17,23 @@ import (
 
 // child is the supervisor running in a child process.
 type child struct {
-	cmd  *exec.Cmd
-	out  *rt.Buffer
-	done chan int
+	cmd    *exec.Cmd
+	out    *rt.Buffer
+	done   chan int
+	exited chan struct{} // closed once the process has been waited for
 }
 
 // startChild starts cmd (this test binary in one of TestMain's modes).
 func startChild(t *testing.T, cmd *exec.Cmd) *child {
 	t.Helper()
-	c := &child{cmd: cmd, out: &rt.Buffer{}, done: make(chan int, 1)}
+	c := &child{cmd: cmd, out: &rt.Buffer{}, done: make(chan int, 1), exited: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
 		err := c.cmd.Wait()
+		close(c.exited)
 		var ee *exec.ExitError
 		switch {
 		case err == nil:
@@ -43,7 +45,15 @@ func startChild(t *testing.T, cmd *exec.Cmd) *child {
 		}
 	}()
 	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
+		// SIGTERM first, as the kubelet does: the entrypoint stops sshd and Jupyter before it
+		// exits. A SIGKILL alone would leave them running, orphaned, after the test.
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.exited:
+		case <-time.After(15 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+		}
 		if t.Failed() {
 			t.Logf("child output:\n%s", c.out)
 		}
