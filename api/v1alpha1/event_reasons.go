@@ -13,3 +13,28 @@ const (
 	// ReasonCreatedSecret: a generated Secret (Jupyter token, SSH host keys) was created.
 	ReasonCreatedSecret = "CreatedSecret"
 )
+
+// Reasons of the events the GPU node agent records on its Node, when the node's GPU state
+// changes (not every pass).
+const (
+	// ReasonNVMLUnavailable: NVML could not be read on the node (no driver, no GPU, or the
+	// library is missing); the agent publishes no GPU facts for it (Warning).
+	ReasonNVMLUnavailable = "NVMLUnavailable"
+	// ReasonGPUUnhealthy: one or more of the node's GPUs reported an error through NVML
+	// (Warning).
+	ReasonGPUUnhealthy = "GPUUnhealthy"
+	// ReasonGPUFactsPublished: the agent published the node's GPU facts as labels (Normal).
+	ReasonGPUFactsPublished = "GPUFactsPublished"
+)
+
+// Reasons of the events the Kyverno policy generator records on a ClusterImagePolicy.
+const (
+	// ReasonKyvernoPolicyNotGenerated: the ClusterImagePolicy could not be translated (a
+	// missing or malformed key Secret, an authority Kyverno cannot express). An existing
+	// generated policy keeps its previous content: removing it would let Kyverno admit
+	// anything (Warning).
+	ReasonKyvernoPolicyNotGenerated = "KyvernoPolicyNotGenerated"
+	// ReasonKyvernoPolicyConflict: an ImageValidatingPolicy of the generated name exists and
+	// is not trainenv's; it is left alone (Warning).
+	ReasonKyvernoPolicyConflict = "KyvernoPolicyConflict"
+)

@@ -27,6 +27,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
 	"github.com/trainenv/trainenv/internal/trust/kyverno"
 	"github.com/trainenv/trainenv/internal/trust/policy"
@@ -40,15 +41,10 @@ const FieldOwner = client.FieldOwner("trainenv-kyverno-policy")
 // not check the same way (CUE/Rego predicate policies): trainenv still enforces it.
 const NotesAnnotation = "trainenv.io/checked-by-trainenv-only"
 
-// Event reasons, on the ClusterImagePolicy.
+// Event reasons, on the ClusterImagePolicy; declared, with their meaning, in api/v1alpha1.
 const (
-	// ReasonNotGenerated: the ClusterImagePolicy could not be translated (a missing or
-	// malformed key Secret, an authority Kyverno cannot express). An existing generated
-	// policy keeps its previous content: removing it would let Kyverno admit anything.
-	ReasonNotGenerated = "KyvernoPolicyNotGenerated"
-	// ReasonConflict: an ImageValidatingPolicy of the generated name exists and is not
-	// trainenv's; it is left alone.
-	ReasonConflict = "KyvernoPolicyConflict"
+	ReasonNotGenerated = trainenvv1.ReasonKyvernoPolicyNotGenerated
+	ReasonConflict     = trainenvv1.ReasonKyvernoPolicyConflict
 )
 
 // Reconciler applies the ImageValidatingPolicy of one ClusterImagePolicy (the request).

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 
+	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/gpufacts"
 	"github.com/trainenv/trainenv/internal/nvmlread"
 )
@@ -23,11 +24,12 @@ import (
 // costing one GET per node per minute.
 const DefaultInterval = time.Minute
 
-// Event reasons, on the Node, emitted when the node's GPU state changes (not every pass).
+// Event reasons, on the Node, emitted when the node's GPU state changes (not every pass);
+// declared in api/v1alpha1 with the other reasons a user can see.
 const (
-	ReasonNVMLUnavailable = "NVMLUnavailable"
-	ReasonGPUUnhealthy    = "GPUUnhealthy"
-	ReasonGPUFacts        = "GPUFactsPublished"
+	ReasonNVMLUnavailable = trainenvv1.ReasonNVMLUnavailable
+	ReasonGPUUnhealthy    = trainenvv1.ReasonGPUUnhealthy
+	ReasonGPUFacts        = trainenvv1.ReasonGPUFactsPublished
 	eventAction           = "ReadNVML"
 	// events.k8s.io notes hold at most 1 kB.
 	maxNote = 1024
