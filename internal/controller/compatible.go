@@ -46,11 +46,7 @@ func (r *TrainingEnvironmentReconciler) checkCompatibility(ctx context.Context, 
 	if p.affinity, err = compat.Affinity(rs, te.Spec.GPU.Products); err != nil {
 		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, err.Error())
 	}
-	for _, req := range rs.All {
-		p.cudaRequirements = append(p.cudaRequirements, req.String())
-	}
-	countCompatibility(res.Reason)
-	setCompatible(te, metav1.ConditionTrue, res.Reason, res.Message)
+	compatible(p, rs, res)
 	return nil
 }
 
@@ -73,12 +69,18 @@ func (r *TrainingEnvironmentReconciler) checkDevices(ctx context.Context, p *pas
 	if p.deviceSelectors, err = compat.DeviceSelectors(rs, te.Spec.GPU.Products); err != nil {
 		return r.incompatible(te, trainenvv1.ReasonInvalidCUDARequirement, err.Error())
 	}
+	compatible(p, rs, res)
+	return nil
+}
+
+// compatible records a passed check, by node labels or by devices: the requirements the
+// pod will carry, the metric, and the condition.
+func compatible(p *pass, rs cuda.Requirements, res compat.Result) {
 	for _, req := range rs.All {
 		p.cudaRequirements = append(p.cudaRequirements, req.String())
 	}
 	countCompatibility(res.Reason)
-	setCompatible(te, metav1.ConditionTrue, res.Reason, res.Message)
-	return nil
+	setCompatible(p.te, metav1.ConditionTrue, res.Reason, res.Message)
 }
 
 // cudaRequirements are spec.cuda.require when given, else what the pinned image declares,
