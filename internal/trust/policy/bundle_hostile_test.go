@@ -107,12 +107,7 @@ func TestHostileRegistryDuringBundleVerification(t *testing.T) {
 				case strings.HasSuffix(req.URL.Path, "/manifests/"+md):
 					serveManifest(w, m)
 				case strings.HasSuffix(req.URL.Path, "/blobs/"+hugeLayer):
-					buf := make([]byte, 1<<20)
-					for range 1024 {
-						if _, err := w.Write(buf); err != nil {
-							break
-						}
-					}
+					serveGiB(w)
 				default:
 					return false
 				}

@@ -109,12 +109,7 @@ func TestHostileRegistryDuringVerification(t *testing.T) {
 				case req.URL.Path == sig && req.Method == http.MethodGet:
 					serveManifest(w, fakeAttachments(1, 100<<20, hugeLayer))
 				case strings.HasSuffix(req.URL.Path, "/blobs/"+hugeLayer):
-					buf := make([]byte, 1<<20)
-					for range 1024 {
-						if _, err := w.Write(buf); err != nil {
-							break
-						}
-					}
+					serveGiB(w)
 				default:
 					return false
 				}
@@ -216,4 +211,14 @@ func TestSignatureNotMatchingItsDigest(t *testing.T) {
 	g.Expect(got.Allowed()).To(BeFalse())
 	g.Expect(got.Reason).To(Equal(trainenvv1.ReasonRegistryUnavailable), "the registry is broken; the signer is not to blame")
 	g.Expect(got.Message).To(ContainSubstring("error verifying sha256 checksum"))
+}
+
+// serveGiB writes 1 GiB of zeros, or as much as the client reads before it hangs up.
+func serveGiB(w http.ResponseWriter) {
+	buf := make([]byte, 1<<20)
+	for range 1024 {
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+	}
 }
