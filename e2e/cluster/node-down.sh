@@ -101,7 +101,8 @@ fi
 # 5. What the kubelet and the CNI plugins keep outside STATE_DIR: the pods' cgroups (only
 # empty ones can be removed; deepest first), the log symlinks into this node's pod logs, and
 # the CNI result cache of this network.
-for h in /sys/fs/cgroup/*/kubepods; do
+cgroup_root=$(cat "$dir/cgroup-root" 2>/dev/null || echo kubepods)
+for h in /sys/fs/cgroup/*/"$cgroup_root"; do
   if [ -d "$h" ]; then find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
 done
 if [ -d /var/log/containers ]; then

@@ -58,6 +58,18 @@ mkdir -p "$logs" "$pids" "$ctrd/root" "$ctrd/state" "$ctrd/certs.d/$registry" "$
   "$dir/cni/net.d" "$dir/cni/ipam" "$dir/kubelet" "$dir/pod-logs" "$dir/bin"
 chmod 700 "$dir"
 echo "$node_name" >"$dir/node-name"
+# The node's pods live under a cgroup of their own (the kubelet's cgroupRoot), so that two local
+# clusters on one machine never meet: a kubelet removes any pod cgroup it does not know.
+cgroup_root=trainenv-$bridge
+echo "$cgroup_root" >"$dir/cgroup-root"
+while read -r _ mnt fstype _; do
+  case $fstype in cgroup | cgroup2) ;; *) continue ;; esac
+  mkdir -p "$mnt/$cgroup_root"
+  # cgroup v1 cpuset: a new cgroup starts with no CPUs and no memory nodes; take the parent's.
+  for f in cpuset.cpus cpuset.mems; do
+    if [ -f "$mnt/$f" ] && [ -z "$(cat "$mnt/$cgroup_root/$f")" ]; then cat "$mnt/$f" >"$mnt/$cgroup_root/$f"; fi
+  done
+done </proc/mounts
 # The kubelet links every container's log into /var/log/containers (not configurable);
 # node-down.sh removes the links, and the directory if this script saw it missing.
 [ -e "$dir/var-log-containers.created" ] || [ -d /var/log/containers ] || : >"$dir/var-log-containers.created"
@@ -271,6 +283,7 @@ containerRuntimeEndpoint: unix://$sock
 # cgroup v1 hosts are refused by 1.35+ kubelets unless asked; no systemd here.
 failCgroupV1: false
 cgroupDriver: cgroupfs
+cgroupRoot: /$cgroup_root
 failSwapOn: false
 # No kube-proxy, and the bridge above sets up the only rules this node needs.
 makeIPTablesUtilChains: false
