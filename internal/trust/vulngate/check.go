@@ -41,9 +41,17 @@ func (g *Gate) Check(s *Summary, now time.Time) (reason, message string) {
 			reason = trainenvv1.ReasonVulnerabilityScanStale
 		}
 		problems = append(problems, fmt.Sprintf("the scan by %s %s finished %s, %s ago, over the limit of %s: scan the digest again and attest the new report",
-			s.Scanner, s.ScannerVersion, s.ScanFinishedAt.UTC().Format(time.RFC3339), age.Truncate(time.Hour), g.MaxScanAge))
+			s.Scanner, s.ScannerVersion, s.ScanFinishedAt.UTC().Format(time.RFC3339), ageText(age), g.MaxScanAge))
 	}
 	return reason, strings.Join(problems, "; ")
+}
+
+// ageText is an age in days, or hours under two days.
+func ageText(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	}
+	return d.Truncate(time.Minute).String()
 }
 
 // StaleAt is when the scan ages past the limit (zero: never).

@@ -122,7 +122,7 @@ func TestGateCheck(t *testing.T) {
 			[]string{"1 HIGH or CRITICAL vulnerabilities not covered by a trusted VEX not_affected statement: CVE-2024-3094 (CRITICAL liblzma5);"}},
 		{"LOW blocks when asked", `{blockSeverities: [low]}`, sum(time.Hour, low), trainenvv1.ReasonVulnerabilitiesFound, []string{"CVE-2023-0001 (LOW libc6)"}},
 		{"stale", `{maxScanAge: 168h}`, sum(8*24*time.Hour, low), trainenvv1.ReasonVulnerabilityScanStale,
-			[]string{"finished 2026-11-29T12:00:00Z, 192h0m0s ago, over the limit of 168h"}},
+			[]string{"finished 2026-11-29T12:00:00Z, 8 days ago, over the limit of 168h"}},
 		{"no age limit", `{}`, sum(800*24*time.Hour, low), "", nil},
 		{"stale and critical: the vulnerabilities first", `{maxScanAge: 7d}`, sum(8*24*time.Hour, crit), trainenvv1.ReasonVulnerabilitiesFound,
 			[]string{"CVE-2024-3094", "over the limit of 7d"}},
