@@ -196,8 +196,9 @@ func Summarize(image name.Digest, statements [][]byte) (*Summary, error) {
 	sum := &Summary{Scanner: scannerName(newest.Scanner.URI), ScannerVersion: newest.Scanner.Version,
 		ScanFinishedAt: newest.Metadata.ScanFinishedOn}
 	products := productIDs(image)
+	index := indexStatements(docs)
 	for _, f := range findings {
-		if notAffected(docs, f, products) {
+		if notAffected(index[f.ID], f, products) {
 			if !slices.Contains(sum.NotAffected, f.ID) {
 				sum.NotAffected = append(sum.NotAffected, f.ID)
 			}
@@ -265,37 +266,68 @@ func productIDs(image name.Digest) []string {
 	return []string{purl.ToString(), image.String(), image.DigestStr(), hex}
 }
 
-// notAffected applies the statements of every document about f to the image: the newest
-// matching statement decides, and only not_affected suppresses the finding (affected,
+// vexStatement is a statement with the time it was made (its own or its document's).
+type vexStatement struct {
+	st *vex.Statement
+	at time.Time
+}
+
+// indexStatements files every statement under each id it names (name, @id, aliases), so
+// that a scan's findings are matched against their own statements only.
+func indexStatements(docs []*vex.VEX) map[string][]vexStatement {
+	index := map[string][]vexStatement{}
+	for _, doc := range docs {
+		for i := range doc.Statements {
+			st := &doc.Statements[i]
+			vs := vexStatement{st: st}
+			if doc.Timestamp != nil {
+				vs.at = *doc.Timestamp
+			}
+			if st.Timestamp != nil {
+				vs.at = *st.Timestamp
+			}
+			ids := append([]string{string(st.Vulnerability.Name), st.Vulnerability.ID}, aliases(st.Vulnerability.Aliases)...)
+			seen := map[string]bool{}
+			for _, id := range ids {
+				if id != "" && !seen[id] {
+					seen[id] = true
+					index[id] = append(index[id], vs)
+				}
+			}
+		}
+	}
+	return index
+}
+
+func aliases(as []vex.VulnerabilityID) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+// notAffected applies the statements about f's id to the image: the newest matching
+// statement decides, and only not_affected suppresses the finding (affected,
 // under_investigation and fixed keep it).
-func notAffected(docs []*vex.VEX, f Finding, products []string) bool {
+func notAffected(stmts []vexStatement, f Finding, products []string) bool {
 	var sub []string
 	for _, s := range []string{f.PURL, f.Package} {
 		if s != "" {
 			sub = append(sub, s)
 		}
 	}
-	var latest *vex.Statement
-	var latestAt time.Time
-	for _, doc := range docs {
-		for i := range doc.Statements {
-			st := &doc.Statements[i]
-			if !matchesAny(st, f.ID, products, sub) {
-				continue
-			}
-			at := time.Time{}
-			if doc.Timestamp != nil {
-				at = *doc.Timestamp
-			}
-			if st.Timestamp != nil {
-				at = *st.Timestamp
-			}
-			if latest == nil || !at.Before(latestAt) {
-				latest, latestAt = st, at
-			}
+	var latest *vexStatement
+	for i := range stmts {
+		vs := &stmts[i]
+		if !matchesAny(vs.st, f.ID, products, sub) {
+			continue
+		}
+		if latest == nil || !vs.at.Before(latest.at) {
+			latest = vs
 		}
 	}
-	return latest != nil && latest.Status == vex.StatusNotAffected
+	return latest != nil && latest.st.Status == vex.StatusNotAffected
 }
 
 func matchesAny(st *vex.Statement, id string, products, sub []string) bool {
