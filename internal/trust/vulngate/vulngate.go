@@ -40,7 +40,7 @@ const (
 	OpenVEXPredicate = "https://openvex.dev/ns"
 )
 
-// Severities, highest first, as Trivy writes them. Anything else counts as UNKNOWN.
+// Severities are the severities Trivy writes, highest first. Anything else counts as UNKNOWN.
 var Severities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"}
 
 // Gate is what a policy requires of the images it covers.
