@@ -8,6 +8,10 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 )
 
+// clockSkew is how far in the future a scan's finish time may be (the scanner's clock
+// against the operator's) before its age counts as unknown.
+const clockSkew = time.Hour
+
 // maxListed caps the vulnerabilities a refusal names; the rest are counted.
 const maxListed = 10
 
@@ -36,7 +40,21 @@ func (g *Gate) Check(s *Summary, now time.Time) (reason, message string) {
 		}
 		problems = append(problems, msg+"; rebuild on fixed packages, or have the publisher attest an OpenVEX not_affected statement")
 	}
-	if age := now.Sub(s.ScanFinishedAt); g.maxAge > 0 && age > g.maxAge {
+	switch age := now.Sub(s.ScanFinishedAt); {
+	case g.maxAge == 0:
+	case s.ScanFinishedAt.IsZero():
+		if reason == "" {
+			reason = trainenvv1.ReasonVulnerabilityScanStale
+		}
+		problems = append(problems, fmt.Sprintf("the scan by %s %s records no finish time (metadata.scanFinishedOn), so its age is unknown: attest a scan that records it",
+			s.Scanner, s.ScannerVersion))
+	case age < -clockSkew:
+		if reason == "" {
+			reason = trainenvv1.ReasonVulnerabilityScanStale
+		}
+		problems = append(problems, fmt.Sprintf("the scan by %s %s finished %s, in the future, so its age is unknown (the scanner's clock is wrong): scan again",
+			s.Scanner, s.ScannerVersion, s.ScanFinishedAt.UTC().Format(time.RFC3339)))
+	case age > g.maxAge:
 		if reason == "" {
 			reason = trainenvv1.ReasonVulnerabilityScanStale
 		}
