@@ -70,6 +70,12 @@ func TestSummarizeAppliesVEX(t *testing.T) {
 		{name: "a statement naming the finding as an alias", statements: [][]byte{critical, inToto(OpenVEXPredicate, image,
 			strings.Replace(scandocs.OpenVEX(image, now, na("CVE-2099-0001", now)), `"name":"CVE-2099-0001"`, `"name":"CVE-2099-0001","aliases":["CVE-2024-3094"]`, 1))},
 			counts: map[string]int{"HIGH": 1, "LOW": 1, "UNKNOWN": 1}, notAffected: []string{"CVE-2024-3094"}},
+		{name: "a statement about the finding's package", statements: [][]byte{critical, inToto(OpenVEXPredicate, image,
+			subcomponent(scandocs.OpenVEX(image, now, na("CVE-2024-3094", now)), "pkg:deb/debian/liblzma5"))},
+			counts: map[string]int{"HIGH": 1, "LOW": 1, "UNKNOWN": 1}, notAffected: []string{"CVE-2024-3094"}},
+		{name: "a statement about another package", statements: [][]byte{critical, inToto(OpenVEXPredicate, image,
+			subcomponent(scandocs.OpenVEX(image, now, na("CVE-2024-3094", now)), "pkg:deb/debian/xz-utils"))},
+			counts: map[string]int{"CRITICAL": 1, "HIGH": 1, "LOW": 1, "UNKNOWN": 1}},
 		{name: "scan of another digest is ignored", statements: [][]byte{scan(other, now, "CVE-2024-3094:CRITICAL:liblzma5")}, none: true},
 		{name: "the newest scan counts", statements: [][]byte{critical, scan(image, now.Add(-time.Hour), "CVE-2023-0001:LOW:libc6")},
 			counts: map[string]int{"LOW": 1}},
@@ -160,4 +166,9 @@ func TestParseGate(t *testing.T) {
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	NewWithT(t).Expect(g.BlockSeverities).To(Equal([]string{"HIGH", "CRITICAL"}))
 	NewWithT(t).Expect(g.MaxAge()).To(Equal(7 * 24 * time.Hour))
+}
+
+// subcomponent limits the first product of an OpenVEX document to one subcomponent.
+func subcomponent(doc, purl string) string {
+	return strings.Replace(doc, `"}],"status"`, fmt.Sprintf(`","subcomponents":[{"@id":%q}]}],"status"`, purl), 1)
 }
