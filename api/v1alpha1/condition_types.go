@@ -86,6 +86,19 @@ const (
 	// ReasonAttestationPolicyFailed: the attestation is present and trusted, but its
 	// content fails the policy's CUE or Rego check (Status False).
 	ReasonAttestationPolicyFailed = "AttestationPolicyFailed"
+	// ReasonVulnerabilitiesFound: the policy's vulnerability gate (annotation
+	// trainenv.io/vulnerability-gate) refused the digest: its verified scan lists
+	// vulnerabilities of a blocking severity that no trusted OpenVEX statement marks
+	// not_affected; the message names them (Status False).
+	ReasonVulnerabilitiesFound = "VulnerabilitiesFound"
+	// ReasonVulnerabilityScanStale: the policy's vulnerability gate refused the digest
+	// because its newest verified scan is older than the gate's maxScanAge; a running
+	// environment reaches it when its scan ages out, and spec.trust.onVerificationLoss
+	// applies (Status False).
+	ReasonVulnerabilityScanStale = "VulnerabilityScanStale"
+	// ReasonVulnerabilityScanMissing: the policy's vulnerability gate found no
+	// vulnerability scan attested by an authority of the policy (Status False).
+	ReasonVulnerabilityScanMissing = "VulnerabilityScanMissing"
 	// ReasonPolicyDenied: a static "fail" authority or the policy-level CUE/Rego check
 	// rejected the digest (Status False).
 	ReasonPolicyDenied = "PolicyDenied"

@@ -244,6 +244,49 @@ type VerificationStatus struct {
 	// verifiedAt is when these results were first obtained for this digest and policy set.
 	// +optional
 	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
+	// vulnerabilities summarises the newest vulnerability scan of this digest that a
+	// matching policy's authorities verified (cosign's vuln attestation), after the OpenVEX
+	// statements they verified: why a vulnerability gate refused the image, or what the
+	// running image is known to carry. Absent when no verified scan was found.
+	// +optional
+	Vulnerabilities *VulnerabilitySummary `json:"vulnerabilities,omitempty"`
+}
+
+// VulnerabilitySummary counts a scan's distinct vulnerabilities by severity, after VEX.
+// A vulnerability found in several packages counts once, at its highest severity; one
+// that a trusted OpenVEX statement marks not_affected counts only in notAffected.
+type VulnerabilitySummary struct {
+	// policy is the ClusterImagePolicy whose authorities verified the scan.
+	// +required
+	Policy string `json:"policy"`
+	// scanner is the scanner's name (from the scan's scanner.uri, e.g. trivy).
+	// +optional
+	Scanner string `json:"scanner,omitempty"`
+	// scannerVersion is the scanner's version as the scan records it.
+	// +optional
+	ScannerVersion string `json:"scannerVersion,omitempty"`
+	// scanFinishedAt is when the scan finished, as the scan records it.
+	// +optional
+	ScanFinishedAt *metav1.Time `json:"scanFinishedAt,omitempty"`
+	// critical vulnerabilities, after VEX.
+	// +optional
+	Critical int32 `json:"critical"`
+	// high vulnerabilities, after VEX.
+	// +optional
+	High int32 `json:"high"`
+	// medium vulnerabilities, after VEX.
+	// +optional
+	Medium int32 `json:"medium"`
+	// low vulnerabilities, after VEX.
+	// +optional
+	Low int32 `json:"low"`
+	// unknown counts vulnerabilities without a severity, after VEX.
+	// +optional
+	Unknown int32 `json:"unknown"`
+	// notAffected counts vulnerabilities of the scan that a trusted OpenVEX statement
+	// marks not_affected (counted in no severity above).
+	// +optional
+	NotAffected int32 `json:"notAffected"`
 }
 
 // VerifiedAuthority is one authority of a policy that passed.

@@ -5,6 +5,7 @@ package controller
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/trainenv/trainenv/internal/preflight/report"
 	"github.com/trainenv/trainenv/internal/reconcileerror"
 	"github.com/trainenv/trainenv/internal/testutil/gen"
+	"github.com/trainenv/trainenv/internal/trust"
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
@@ -301,5 +303,38 @@ func TestRequeueEarliestWins(t *testing.T) {
 	res, err := reconcileerror.ToResult(p.result, reconcileerror.NewWaiting(time.Minute, trainenvv1.ReasonAuthorizedKeysNotFound, "create it"))
 	if err != nil || res.RequeueAfter != 30*time.Second {
 		t.Fatalf("ToResult = %v, %v; want requeue after 30s", res, err)
+	}
+}
+
+// recordVerification: the scan summary follows the verdict, verifiedAt moves only when
+// what was verified (the summary included) changes.
+func TestRecordVerificationVulnerabilities(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	scanned := at.Add(-time.Hour)
+	verdict := func(checked time.Time, critical int) trust.Verdict {
+		return trust.Verdict{Digest: "r/ml@sha256:1", Policies: []string{"gate"}, CheckedAt: checked,
+			Vulnerabilities: &trust.VulnerabilitySummary{Policy: "gate", Scanner: "trivy", ScannerVersion: "0.58.1", ScanFinishedAt: scanned,
+				Counts: map[string]int{"CRITICAL": critical, "HIGH": 2, "MEDIUM": 3, "LOW": 4, "UNKNOWN": 5}, NotAffected: 6}}
+	}
+	te := &trainenvv1.TrainingEnvironment{}
+	recordVerification(te, verdict(at, 1))
+	want := &trainenvv1.VulnerabilitySummary{Policy: "gate", Scanner: "trivy", ScannerVersion: "0.58.1",
+		ScanFinishedAt: &metav1.Time{Time: scanned}, Critical: 1, High: 2, Medium: 3, Low: 4, Unknown: 5, NotAffected: 6}
+	if got := te.Status.Verification.Vulnerabilities; !reflect.DeepEqual(got, want) {
+		t.Fatalf("summary: got %+v, want %+v", got, want)
+	}
+	recordVerification(te, verdict(at.Add(time.Hour), 1))
+	if !te.Status.Verification.VerifiedAt.Time.Equal(at) {
+		t.Errorf("same results: verifiedAt moved to %v", te.Status.Verification.VerifiedAt)
+	}
+	recordVerification(te, verdict(at.Add(2*time.Hour), 0))
+	if te.Status.Verification.Vulnerabilities.Critical != 0 || !te.Status.Verification.VerifiedAt.Time.Equal(at.Add(2*time.Hour)) {
+		t.Errorf("new summary: %+v", te.Status.Verification)
+	}
+	v := verdict(at, 1)
+	v.Vulnerabilities = nil
+	recordVerification(te, v)
+	if te.Status.Verification.Vulnerabilities != nil {
+		t.Errorf("no verified scan: the summary must go, got %+v", te.Status.Verification.Vulnerabilities)
 	}
 }

@@ -31,8 +31,12 @@ func (r *TrainingEnvironmentReconciler) verifyImage(ctx context.Context, p *pass
 	if verdict.Allowed() {
 		setVerified(p.te, verdict.Status, verdict.Reason, verdict.Message)
 		if verdict.Status == metav1.ConditionTrue {
-			// Signatures can be deleted and keys revoked while the digest runs: check again.
+			// Signatures can be deleted and keys revoked while the digest runs: check again,
+			// and no later than the verified vulnerability scan ages past its gate's limit.
 			p.requeueAfter(reverifyInterval)
+			if !verdict.ExpiresAt.IsZero() {
+				p.requeueAfter(max(verdict.ExpiresAt.Sub(r.Clock.Now()), time.Second))
+			}
 		}
 		return nil
 	}
@@ -83,6 +87,7 @@ func recordVerification(te *trainenvv1.TrainingEnvironment, v trust.Verdict) {
 		}
 		next.Authorities = append(next.Authorities, va)
 	}
+	next.Vulnerabilities = vulnerabilityStatus(v.Vulnerabilities)
 	if prev := te.Status.Verification; prev != nil {
 		next.VerifiedAt = prev.VerifiedAt
 		if equality.Semantic.DeepEqual(prev, next) {
@@ -92,6 +97,21 @@ func recordVerification(te *trainenvv1.TrainingEnvironment, v trust.Verdict) {
 	at := metav1.NewTime(v.CheckedAt)
 	next.VerifiedAt = &at
 	te.Status.Verification = next
+}
+
+// vulnerabilityStatus is the verified scan's summary as status shows it.
+func vulnerabilityStatus(s *trust.VulnerabilitySummary) *trainenvv1.VulnerabilitySummary {
+	if s == nil {
+		return nil
+	}
+	out := &trainenvv1.VulnerabilitySummary{Policy: s.Policy, Scanner: s.Scanner, ScannerVersion: s.ScannerVersion,
+		Critical: int32(s.Counts["CRITICAL"]), High: int32(s.Counts["HIGH"]), Medium: int32(s.Counts["MEDIUM"]),
+		Low: int32(s.Counts["LOW"]), Unknown: int32(s.Counts["UNKNOWN"]), NotAffected: int32(s.NotAffected)}
+	if !s.ScanFinishedAt.IsZero() {
+		at := metav1.NewTime(s.ScanFinishedAt)
+		out.ScanFinishedAt = &at
+	}
+	return out
 }
 
 // setVerified is the only writer of the Verified condition.

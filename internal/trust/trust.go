@@ -44,6 +44,24 @@ type Verdict struct {
 	Warnings []string
 	// CheckedAt is when the policies were evaluated; a cached verdict keeps its original time.
 	CheckedAt time.Time
+	// ExpiresAt is when an allowing verdict stops holding by itself: its vulnerability scan
+	// ages past the gate's limit. Zero: not limited in time.
+	ExpiresAt time.Time
+	// Vulnerabilities summarises the newest verified vulnerability scan, after verified
+	// VEX statements; nil when no matching policy verified a scan.
+	Vulnerabilities *VulnerabilitySummary
+}
+
+// VulnerabilitySummary is a verified scan's distinct vulnerabilities by severity, after VEX.
+type VulnerabilitySummary struct {
+	// Policy is the ClusterImagePolicy whose authorities verified the scan.
+	Policy                  string
+	Scanner, ScannerVersion string
+	ScanFinishedAt          time.Time
+	// Counts are by severity (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN).
+	Counts map[string]int
+	// NotAffected counts the scan's vulnerabilities a trusted VEX statement suppressed.
+	NotAffected int
 }
 
 // AuthorityResult is one authority of one policy that the digest satisfied.

@@ -45,6 +45,19 @@ func (w *CosignWorld) Run(tb testing.TB, args ...string) string {
 	return string(out)
 }
 
+// Fails runs cosign as Run does, expects it to fail, and returns its output.
+func (w *CosignWorld) Fails(tb testing.TB, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command(w.Cosign, args...)
+	cmd.Dir = w.Dir
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=", "HOME="+w.Dir, "TUF_ROOT="+filepath.Join(w.Dir, "tuf"))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		tb.Fatalf("cosign %s succeeded, expected a failure:\n%s", strings.Join(args, " "), out)
+	}
+	return string(out)
+}
+
 // Push writes a random image to <path>:1 in the registry and returns repository@digest.
 func (w *CosignWorld) Push(tb testing.TB, path string) string {
 	tb.Helper()
@@ -82,6 +95,22 @@ func (w *CosignWorld) Attest(tb testing.TB, key, img, builderID string) {
 	}
 	w.Run(tb, "attest", "--key", key+".key", "--type", "slsaprovenance", "--predicate", predicate,
 		"--tlog-upload=false", "--allow-insecure-registry", "--yes", img)
+}
+
+// AttestLegacy is `cosign attest --key <key>.key --type <type>` with the predicate
+// document, in the legacy format (the .att tag), without a transparency log: cosign v2's
+// default, or cosign v3 with its bundle format and signing configuration turned off.
+func (w *CosignWorld) AttestLegacy(tb testing.TB, key, img, predicateType, predicate string) {
+	tb.Helper()
+	path := filepath.Join(w.Dir, "predicate.json")
+	if err := os.WriteFile(path, []byte(predicate), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"attest", "--key", key + ".key", "--type", predicateType, "--predicate", path, "--tlog-upload=false"}
+	if strings.Contains(w.Run(tb, "version"), "v3.") {
+		args = append(args, "--new-bundle-format=false", "--use-signing-config=false")
+	}
+	w.Run(tb, append(args, "--allow-insecure-registry", "--yes", img)...)
 }
 
 // PublicKey is the PEM of key's public half.

@@ -138,6 +138,10 @@ var hints = map[string]string{
 	trainenvv1.ReasonAttestationPolicyFailed: "the attestation's content does not satisfy the policy",
 	trainenvv1.ReasonPolicyDenied:            "the policy rejects this image",
 	trainenvv1.ReasonVerificationFailed:      "see the policy errors",
+	// The vulnerability gate's messages say what to do themselves.
+	trainenvv1.ReasonVulnerabilitiesFound:     "the policy's vulnerability gate refuses it",
+	trainenvv1.ReasonVulnerabilityScanStale:   "the policy's vulnerability gate needs a newer scan",
+	trainenvv1.ReasonVulnerabilityScanMissing: "the policy's vulnerability gate needs a verified scan",
 }
 
 func failureReason(msgs []string) string {

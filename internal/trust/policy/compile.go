@@ -14,6 +14,8 @@ import (
 	webhookcip "github.com/sigstore/policy-controller/pkg/webhook/clusterimagepolicy"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"knative.dev/pkg/apis"
+
+	"github.com/trainenv/trainenv/internal/trust/vulngate"
 )
 
 // compiled is one ClusterImagePolicy prepared for policy-controller's engine, the way
@@ -33,6 +35,10 @@ type compiled struct {
 	keyIDs     map[string]string // authority name -> key id, for key authorities
 	trustRoots []string          // TrustRoot names the authorities reference
 	warnings   []string          // validation warnings, shown with the verdict
+	// gate is the policy's vulnerability gate (its vulngate.AnnotationGate annotation, kept
+	// verbatim in gateSpec), judged after the engine; nil without the annotation.
+	gate     *vulngate.Gate
+	gateSpec string
 	// err makes the policy unusable; an image it matches fails with InvalidPolicy.
 	err error
 }
@@ -49,6 +55,18 @@ func compile(ctx context.Context, src PolicySource, in *pcv1alpha1.ClusterImageP
 		// Images and Match are kept even when the policy is invalid, so that an image it
 		// was meant to cover fails closed instead of looking unmatched.
 		cip: webhookcip.ClusterImagePolicy{Images: in.Spec.Images, Match: in.Spec.Match},
+	}
+	// Annotations do not change the generation: the gate's text is part of the version.
+	if spec, ok := in.Annotations[vulngate.AnnotationGate]; ok {
+		c.gateSpec = spec
+		sum := sha256.Sum256([]byte(spec))
+		c.version += "/gate-" + hex.EncodeToString(sum[:8])
+		g, err := vulngate.ParseGate(spec)
+		if err != nil {
+			c.err = fmt.Errorf("%w %s: %w", errInvalid, in.Name, err)
+			return c
+		}
+		c.gate = g
 	}
 	cip := in.DeepCopy()
 	cip.SetDefaults(ctx)

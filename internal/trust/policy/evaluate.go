@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -117,11 +118,31 @@ func fieldMessage(fe *apis.FieldError) string {
 func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, rec *recorder) (trust.Verdict, error) {
 	verdict := trust.Verdict{Digest: ref.String(), CheckedAt: v.opts.Now()}
 	var fails, warns, allFails []string
+	gateReason := ""
 	for _, o := range out {
 		verdict.Policies = append(verdict.Policies, o.c.name)
 		verdict.Warnings = append(verdict.Warnings, o.c.warnings...)
 		if o.result != nil {
-			verdict.Passed = append(verdict.Passed, authorities(o.c, o.result)...)
+			g := applyGate(ref, o.c, o.result, verdict.CheckedAt)
+			if verdict.Vulnerabilities == nil {
+				verdict.Vulnerabilities = summaryOf(o.c.name, g.summary)
+			}
+			switch {
+			case g.reason == "":
+				verdict.Passed = append(verdict.Passed, authorities(o.c, o.result)...)
+				if !g.staleAt.IsZero() && (verdict.ExpiresAt.IsZero() || g.staleAt.Before(verdict.ExpiresAt)) {
+					verdict.ExpiresAt = g.staleAt
+				}
+			case o.c.cip.Mode == "warn":
+				w := fmt.Sprintf("policy %s (warn mode): %s", o.c.name, g.message)
+				warns = append(warns, w)
+				verdict.Warnings = append(verdict.Warnings, w)
+			default:
+				fails = append(fails, fmt.Sprintf("policy %s: %s", o.c.name, g.message))
+				if gateReason == "" || slices.Index(gateReasons, g.reason) < slices.Index(gateReasons, gateReason) {
+					gateReason = g.reason
+				}
+			}
 			continue
 		}
 		allFails = append(allFails, o.fails...)
@@ -159,6 +180,10 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 	}
 	if len(fails) > 0 {
 		verdict.Status, verdict.Reason = metav1.ConditionFalse, failureReason(allFails)
+		if len(allFails) == 0 { // only vulnerability gates refused
+			verdict.Reason = gateReason
+		}
+		verdict.ExpiresAt = time.Time{}
 		verdict.Message = clip(fmt.Sprintf("%s is not trusted (%s): %s", ref.Context().Name(), hints[verdict.Reason], strings.Join(fails, " | ")))
 		return verdict, nil
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/sigstore/policy-controller/pkg/apis/config"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
+
+	"github.com/trainenv/trainenv/internal/trust/vulngate"
 )
 
 // store keeps compiled policies and trust roots between verifications: compiling parses
@@ -77,7 +79,7 @@ func (s *store) current(ctx context.Context) ([]*compiled, error) {
 func (s *store) stale(e storedPolicy, in *pcv1alpha1.ClusterImagePolicy) bool {
 	age := s.now().Sub(e.at)
 	switch {
-	case e.c.uid != string(in.UID) || e.c.generation != in.Generation:
+	case e.c.uid != string(in.UID) || e.c.generation != in.Generation || e.c.gateSpec != in.Annotations[vulngate.AnnotationGate]:
 		return true
 	case e.c.err != nil:
 		return age > s.retry

@@ -33,7 +33,7 @@ const (
 )
 
 // samplePolicy reads config/samples/<file> and points it at glob and publicPEM.
-func samplePolicy(t *testing.T, file, glob, publicPEM string) pcv1alpha1.ClusterImagePolicy {
+func samplePolicy(t testing.TB, file, glob, publicPEM string) pcv1alpha1.ClusterImagePolicy {
 	t.Helper()
 	raw, err := os.ReadFile("../../../config/samples/" + file)
 	if err != nil {

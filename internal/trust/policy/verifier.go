@@ -194,10 +194,13 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 //     every policy generation, so a policy fix is seen at once.)
 //   - Errors (registry or transparency log unreachable, timeouts): never. They say
 //     nothing about the digest, and the caller's backoff must reach the registry again.
+//   - A passing verdict whose scan ages out sooner (ExpiresAt) is kept only until then.
 func (v *Verifier) ttl(verdict trust.Verdict, err error) time.Duration {
 	switch {
 	case err != nil:
 		return 0
+	case verdict.Allowed() && !verdict.ExpiresAt.IsZero():
+		return min(v.opts.ReverifyInterval, max(verdict.ExpiresAt.Sub(v.opts.Now()), 0))
 	case verdict.Allowed():
 		return v.opts.ReverifyInterval
 	default:
