@@ -86,7 +86,9 @@ func TestDerive(t *testing.T) {
 	}
 	derived := func(args ...string) map[string][]byte {
 		t.Helper()
-		out := captureStdout(t, func() error { return derive(append([]string{"--from", from, "--to", reg.Host + "/team/pytorch:bad"}, args...)) })
+		out := captureStdout(t, func() error {
+			return derive(append([]string{"--from", from, "--to", reg.Host + "/team/pytorch:bad"}, args...))
+		})
 		ref, err := name.ParseReference(strings.TrimSpace(out), name.Insecure)
 		if err != nil || !strings.Contains(out, "@sha256:") {
 			t.Fatalf("derive printed %q, want REPOSITORY@DIGEST", out)

@@ -17,14 +17,17 @@ import (
 // access.ImageLacksMessage), or a crash of unknown cause with its last exit code and
 // termination message. Pure functions of the pod, table-tested in status_test.go.
 
-// failingWaitReasons are container waiting reasons that will not clear by themselves.
+// failingWaitReasons are container waiting reasons that will not clear by themselves
+// (besides the pulls, pullWaitReasons).
 var failingWaitReasons = map[string]bool{
-	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true,
-	"CreateContainerConfigError": true, "CreateContainerError": true, "InvalidImageName": true,
+	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "CreateContainerError": true, "InvalidImageName": true,
 }
 
-// pullWaitReasons are the kubelet's waiting reasons of a pull that failed.
-var pullWaitReasons = map[string]bool{"ErrImagePull": true, "ImagePullBackOff": true}
+// pullWaitReasons are the kubelet's waiting reasons of a pull that failed (the last two are
+// the CRI's own errors, kubelet 1.30+).
+var pullWaitReasons = map[string]bool{
+	"ErrImagePull": true, "ImagePullBackOff": true, "RegistryUnavailable": true, "SignatureValidationFailed": true,
+}
 
 // lackReasons gives each thing an image can lack its WorkloadReady reason.
 var lackReasons = map[access.ImageLack]string{
@@ -53,10 +56,13 @@ func failingContainer(pod *corev1.Pod) (podStatus, bool) {
 	return podStatus{}, false
 }
 
-// pullFailed is WorkloadReady for a container whose image the node cannot pull.
+// pullFailed is WorkloadReady for a container whose image the node cannot pull. The message
+// is the same whether the kubelet is pulling or backing off, so that its retries do not
+// rewrite the condition or repeat the event.
 func pullFailed(pod *corev1.Pod, cs corev1.ContainerStatus, w *corev1.ContainerStateWaiting) podStatus {
-	reason, hint := trainenvv1.ReasonImagePullFailed, pullHint(pod, w.Message)
-	if platformMismatch(w.Message) {
+	pullErr := pullError(w)
+	reason, hint := trainenvv1.ReasonImagePullFailed, pullHint(pod, pullErr)
+	if platformMismatch(pullErr) {
 		reason = trainenvv1.ReasonImagePlatformMismatch
 		hint = "the image has no manifest for the node's platform: use an image built for it (a multi-platform image, with spec.platform set to the nodes' platform)"
 	}
@@ -64,8 +70,25 @@ func pullFailed(pod *corev1.Pod, cs corev1.ContainerStatus, w *corev1.ContainerS
 		hint = "this is trainenv's own tools image (the operator's --tools-image): ask the platform team to make it pullable on the node"
 	}
 	return podStatus{reason: reason, warning: true, message: fmt.Sprintf(
-		"node %s cannot pull the image of container %s of pod %s (%s): %s: %s; %s. The kubelet keeps retrying; `kubectl describe pod %s` shows the pulls",
-		orUnknownNode(pod.Spec.NodeName), cs.Name, pod.Name, imageOf(pod, cs.Name), w.Reason, truncate(strings.TrimSpace(w.Message), maxRawMessage), hint, pod.Name)}
+		"node %s cannot pull the image of container %s of pod %s (%s): %s; %s. The kubelet keeps retrying with back-off; `kubectl describe pod %s` shows the pulls",
+		orUnknownNode(pod.Spec.NodeName), cs.Name, pod.Name, imageOf(pod, cs.Name), truncate(pullErr, maxRawMessage), hint, pod.Name)}
+}
+
+// pullError is the error of the last pull: the kubelet's message for a failed pull, and
+// the same error inside its back-off message (`Back-off pulling image "IMAGE": ErrImagePull:
+// ERROR`); the waiting reason when there is none (a back-off after a kubelet restart).
+func pullError(w *corev1.ContainerStateWaiting) string {
+	msg := strings.TrimSpace(w.Message)
+	if rest, backOff := strings.CutPrefix(msg, "Back-off pulling image "); backOff {
+		_, msg, _ = strings.Cut(rest, `": `)
+		for r := range pullWaitReasons {
+			msg = strings.TrimPrefix(msg, r+": ")
+		}
+	}
+	if msg == "" {
+		return w.Reason
+	}
+	return msg
 }
 
 // platformMismatch tells a kubelet's pull error that no manifest fits the node's platform

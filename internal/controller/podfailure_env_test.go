@@ -49,9 +49,9 @@ func TestNodeFoundBadInputSeenAsConditions(t *testing.T) {
 	}{
 		{"the node cannot pull the image (no pull Secret)", corev1.ContainerStatus{State: waiting("ErrImagePull", denied)}, nil,
 			trainenvv1.ReasonImagePullFailed,
-			"node badnode-a100 cannot pull the image of container trainenv-preflight of pod badnode-0 (" + pinnedImage + "): ErrImagePull: " + denied +
+			"node badnode-a100 cannot pull the image of container trainenv-preflight of pod badnode-0 (" + pinnedImage + "): " + denied +
 				"; the registry wants credentials and the pod has no pull Secret: name one in spec.imagePullSecrets (a kubernetes.io/dockerconfigjson Secret in this namespace)." +
-				" The kubelet keeps retrying; `kubectl describe pod badnode-0` shows the pulls"},
+				" The kubelet keeps retrying with back-off; `kubectl describe pod badnode-0` shows the pulls"},
 		{"the image has no sshd", passed, crashLoop(lacksSSHD + "\n"), trainenvv1.ReasonImageMissingSSHD,
 			"the image " + pinnedImage + " cannot run this environment: SSH is enabled but the image has no sshd (looked for /usr/sbin/sshd, /usr/local/sbin/sshd, /sbin/sshd): " +
 				"install OpenSSH's server in the image (Debian/Ubuntu: openssh-server). The kubelet restarts the container with back-off; fix the image and set spec.image to it (or change the spec)"},
@@ -72,6 +72,14 @@ func TestNodeFoundBadInputSeenAsConditions(t *testing.T) {
 		_, err, _ = f.reconcile(te)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(drain(rec)).To(BeEmpty(), s.name+": nothing new, no event")
+		if s.reason == trainenvv1.ReasonImagePullFailed {
+			// The kubelet backs off: the same error inside another message; nothing changes.
+			f.setInitStatus(pod, corev1.ContainerStatus{State: waiting("ImagePullBackOff", `Back-off pulling image "`+pinnedImage+`": ErrImagePull: `+denied)}, nil, false)
+			_, err, again := f.reconcile(te)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(condition(again, trainenvv1.ConditionWorkloadReady).Message).To(Equal(condition(got, trainenvv1.ConditionWorkloadReady).Message))
+			g.Expect(drain(rec)).To(BeEmpty(), "a back-off of the same pull repeats no event")
+		}
 
 		// Nothing is lost: the workload stays (the kubelet keeps retrying), the workspace claim too.
 		sts, err := f.statefulSet(got)

@@ -70,9 +70,13 @@ func TestFailingContainer(t *testing.T) {
 		{name: "nothing failing", edits: []gen.PodModifier{containerStatus(false, corev1.ContainerStatus{Name: workload.ContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})}},
 		{name: "pull refused, no pull Secret", edits: []gen.PodModifier{gen.WithWaitingContainer(workload.ContainerName, "ErrImagePull", unauthorized)}, failing: true,
 			reason:   trainenvv1.ReasonImagePullFailed,
-			contains: []string{"node gpu-1 cannot pull the image of container main of pod te-0 (" + pinned + "): ErrImagePull: " + unauthorized, "no pull Secret: name one in spec.imagePullSecrets"}},
-		{name: "pull refused with a pull Secret", edits: []gen.PodModifier{withPullSecret("regcred"), gen.WithWaitingContainer(workload.ContainerName, "ImagePullBackOff", `Back-off pulling image "r.example/img@sha256:abc": ErrImagePull: `+unauthorized)},
-			failing: true, reason: trainenvv1.ReasonImagePullFailed, contains: []string{"ImagePullBackOff: Back-off pulling image", "the registry refused the credentials of the pull Secret(s) regcred"}},
+			contains: []string{"node gpu-1 cannot pull the image of container main of pod te-0 (" + pinned + "): " + unauthorized + "; the registry wants credentials and the pod has no pull Secret: name one in spec.imagePullSecrets"}},
+		{name: "pull refused with a pull Secret, backing off", edits: []gen.PodModifier{withPullSecret("regcred"), gen.WithWaitingContainer(workload.ContainerName, "ImagePullBackOff", `Back-off pulling image "r.example/img@sha256:abc": ErrImagePull: `+unauthorized)},
+			failing: true, reason: trainenvv1.ReasonImagePullFailed, contains: []string{"(" + pinned + "): " + unauthorized + "; the registry refused the credentials of the pull Secret(s) regcred"}},
+		{name: "back-off with no earlier error known", edits: []gen.PodModifier{gen.WithWaitingContainer(workload.ContainerName, "ImagePullBackOff", `Back-off pulling image "r.example/img@sha256:abc"`)},
+			failing: true, reason: trainenvv1.ReasonImagePullFailed, contains: []string{"(" + pinned + "): ImagePullBackOff; check that the node can reach the registry"}},
+		{name: "the CRI's own error", edits: []gen.PodModifier{gen.WithWaitingContainer(workload.ContainerName, "RegistryUnavailable", "image pull failed for r.example/img@sha256:abc because the registry is unavailable: dial tcp: i/o timeout")},
+			failing: true, reason: trainenvv1.ReasonImagePullFailed, contains: []string{"because the registry is unavailable: dial tcp: i/o timeout"}},
 		{name: "pinned digest gone", edits: []gen.PodModifier{gen.WithWaitingContainer(workload.ContainerName, "ErrImagePull", `failed to pull and unpack image "r.example/img@sha256:abc": failed to resolve reference: r.example/img@sha256:abc: not found`)},
 			failing: true, reason: trainenvv1.ReasonImagePullFailed, contains: []string{"no longer has the pinned digest"}},
 		{name: "registry unreachable from the node", edits: []gen.PodModifier{gen.WithWaitingContainer(workload.ContainerName, "ErrImagePull", `dial tcp 192.0.2.7:443: connect: connection refused`)},
@@ -84,7 +88,7 @@ func TestFailingContainer(t *testing.T) {
 		{name: "the tools image cannot be pulled", edits: []gen.PodModifier{withToolsInit("r.example/trainenv/tools@sha256:def"),
 			containerStatus(true, corev1.ContainerStatus{Name: workload.ToolsInitContainerName, State: waiting("ErrImagePull", unauthorized)})},
 			failing: true, reason: trainenvv1.ReasonImagePullFailed, contains: []string{"container trainenv-tools of pod te-0 (r.example/trainenv/tools@sha256:def)", "trainenv's own tools image"}},
-		{name: "image without sshd, backing off", edits: []gen.PodModifier{crashLooping(1, lacksSSHD + "\n")}, failing: true,
+		{name: "image without sshd, backing off", edits: []gen.PodModifier{crashLooping(1, lacksSSHD+"\n")}, failing: true,
 			reason: trainenvv1.ReasonImageMissingSSHD, contains: []string{"the image " + pinned + " cannot run this environment: SSH is enabled but the image has no sshd (looked for /usr/sbin/sshd): install OpenSSH's server in the image. The kubelet restarts"}},
 		{name: "image lacks found at the first exit, before any back-off", edits: []gen.PodModifier{containerStatus(false, corev1.ContainerStatus{Name: workload.ContainerName, State: exited(1, lacksSSHD)})},
 			failing: true, reason: trainenvv1.ReasonImageMissingSSHD},
@@ -116,6 +120,19 @@ func TestFailingContainer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The kubelet alternates between pulling (ErrImagePull) and backing off (ImagePullBackOff,
+// the same error inside its message): WorkloadReady stays the same, so that each retry
+// writes no status and repeats no event.
+func TestPullRetriesKeepOneMessage(t *testing.T) {
+	err := `failed to pull and unpack image "r.example/img@sha256:abc": failed to resolve reference "r.example/img@sha256:abc": r.example/img@sha256:abc: not found`
+	pulling, _ := failingContainer(pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "ErrImagePull", err)))
+	backingOff, _ := failingContainer(pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "ImagePullBackOff",
+		`Back-off pulling image "r.example/img@sha256:abc": ErrImagePull: `+err)))
+	if pulling != backingOff {
+		t.Errorf("pulling:     %+v\nbacking off: %+v\nwant the same", pulling, backingOff)
 	}
 }
 
