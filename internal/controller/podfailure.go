@@ -140,9 +140,15 @@ func imageLacks(pod *corev1.Pod, cs corev1.ContainerStatus) (podStatus, bool) {
 }
 
 // containerFailing is WorkloadReady for a failing container of no known cause: the kubelet's
-// words and, for a crash, the last exit code and termination message.
+// words and, for a crash, the last exit code and termination message. The kubelet's
+// back-off message of a crash loop ("back-off 40s restarting failed container=…") is left
+// out: it grows with each restart and says nothing more, and a message that changes with
+// each restart would rewrite the status and repeat the event.
 func containerFailing(pod *corev1.Pod, cs corev1.ContainerStatus, w *corev1.ContainerStateWaiting) podStatus {
 	msg := fmt.Sprintf("container %s of pod %s: %s: %s", cs.Name, pod.Name, w.Reason, w.Message)
+	if w.Reason == "CrashLoopBackOff" {
+		msg = fmt.Sprintf("container %s of pod %s keeps crashing (CrashLoopBackOff)", cs.Name, pod.Name)
+	}
 	if t := lastTermination(cs); t != nil {
 		msg += fmt.Sprintf("; it last exited with code %d (%s)", t.ExitCode, t.Reason)
 		if m := strings.TrimSpace(t.Message); m != "" {

@@ -58,7 +58,7 @@ func TestNodeFoundBadInputSeenAsConditions(t *testing.T) {
 		{"the image has no uid-1000 user", passed, crashLoop(lacksUser), trainenvv1.ReasonImageMissingUser,
 			"the image " + pinnedImage + " cannot run this environment: SSH is enabled but the image has no user with uid 1000 in /etc/passwd. The kubelet restarts"},
 		{"a crash of unknown cause", passed, crashLoop("Segmentation fault\n"), trainenvv1.ReasonContainerFailing,
-			"container main of pod badnode-0: CrashLoopBackOff: back-off 20s restarting failed container=main pod=badnode-0; it last exited with code 1 (Error): Segmentation fault"},
+			"container main of pod badnode-0 keeps crashing (CrashLoopBackOff); it last exited with code 1 (Error): Segmentation fault"},
 	}
 	for _, s := range steps {
 		f.setInitStatus(pod, s.preflight, s.main, false)

@@ -98,7 +98,7 @@ func TestFailingContainer(t *testing.T) {
 			failing: true, reason: trainenvv1.ReasonImagePlatformMismatch, contains: []string{"/usr/sbin/sshd is built for linux/arm64"}},
 		{name: "an unknown crash: last exit code and termination message", edits: []gen.PodModifier{crashLooping(1, "trainenv: ssh: sshd rejects its configuration (exit status 255): Bad configuration option\n")},
 			failing: true, reason: trainenvv1.ReasonContainerFailing,
-			contains: []string{"container main of pod te-0: CrashLoopBackOff: back-off 40s", "it last exited with code 1 (Error): trainenv: ssh: sshd rejects its configuration (exit status 255): Bad configuration option"}},
+			contains: []string{"container main of pod te-0 keeps crashing (CrashLoopBackOff); it last exited with code 1 (Error): trainenv: ssh: sshd rejects its configuration (exit status 255): Bad configuration option"}},
 		{name: "an unknown crash without a message", edits: []gen.PodModifier{crashLooping(137, "")}, failing: true, reason: trainenvv1.ReasonContainerFailing,
 			contains: []string{"it last exited with code 137 (Error) without a termination message; `kubectl logs te-0 -c main --previous`"}},
 		{name: "an image-lacks message with exit 0 is no failure", edits: []gen.PodModifier{containerStatus(false, corev1.ContainerStatus{Name: workload.ContainerName, State: exited(0, lacksSSHD)})}},
