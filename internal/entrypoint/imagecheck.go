@@ -19,6 +19,15 @@ import (
 // that is missing; the termination message (access.ImageLacksMessage) lets the operator
 // give each a condition reason instead of a bare crash loop. The checks look up the same
 // places prepareSSH and prepareJupyter use.
+//
+// Why here and not in the preflight init container, which also runs before the user's
+// processes: the preflight runs only in GPU environments and is a glibc program (it loads
+// NVML), so it cannot start in the very images worth diagnosing (a static or musl image);
+// the entrypoint is static, runs in every environment with SSH or Jupyter, and is what
+// would use sshd, the passwd entry and the Jupyter server, so check and use cannot drift.
+// It also fixes what it can (appending the uid to a writable /etc/passwd), which only the
+// container that runs sshd can do. Either way the kubelet restarts it with back-off; failing
+// in the main container costs nothing more than failing in an init container.
 type imageCheck struct {
 	// Root is the image's root file system ("/" in the pod; a directory in tests).
 	Root string
