@@ -229,7 +229,7 @@ func elfMachine(path string) (elf.Machine, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: nothing to lose
 	if f.Machine == elf.EM_NONE {
 		return 0, errors.New("no machine")
 	}
