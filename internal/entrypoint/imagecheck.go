@@ -81,8 +81,11 @@ func (c imageCheck) run(cfg access.Config) error {
 		if server := c.lookPath("jupyter-lab", "jupyter-server", "jupyter"); server == "" {
 			add(access.LackJupyter, "Jupyter is enabled but the image has no jupyter-lab, jupyter-server or jupyter on its PATH ("+c.PATH+
 				"): install JupyterLab (or jupyter_server) in the image, or set spec.jupyter.enabled to false")
+		} else if program, missing := c.interpreter(server); missing != "" {
+			add(access.LackJupyter, fmt.Sprintf("Jupyter is enabled but the image's %s runs %s, which the image does not have: install Python 3 (python3) with the Jupyter server in the image",
+				c.inImage(server), missing))
 		} else {
-			programs = append(programs, c.interpreter(server))
+			programs = append(programs, program)
 		}
 	}
 	if detail := c.foreignPrograms(programs); detail != "" {
@@ -160,32 +163,32 @@ func executable(path string) bool {
 }
 
 // interpreter is the program that really runs for path: a script's interpreter (#!, also
-// through /usr/bin/env), else path itself.
-func (c imageCheck) interpreter(path string) string {
+// through /usr/bin/env), else path itself; missing names an interpreter the image lacks.
+func (c imageCheck) interpreter(path string) (program, missing string) {
 	f, err := os.Open(path)
 	if err != nil {
-		return path
+		return path, ""
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: nothing to lose
 	line, err := bufio.NewReader(f).ReadString('\n')
 	if err != nil && line == "" {
-		return path
+		return path, ""
 	}
 	rest, ok := strings.CutPrefix(line, "#!")
-	if !ok {
-		return path
-	}
 	fields := strings.Fields(rest)
-	if len(fields) == 0 {
-		return path
+	if !ok || len(fields) == 0 {
+		return path, ""
 	}
-	if filepath.Base(fields[0]) == "env" && len(fields) > 1 {
+	if filepath.Base(fields[0]) == "env" && len(fields) > 1 && !strings.HasPrefix(fields[1], "-") {
 		if p := c.lookPath(fields[1]); p != "" {
-			return p
+			return p, ""
 		}
-		return path
+		return "", fields[1] + " (looked up on PATH by " + fields[0] + ")"
 	}
-	return filepath.Join(c.Root, fields[0])
+	if p := filepath.Join(c.Root, fields[0]); executable(p) {
+		return p, ""
+	}
+	return "", fields[0]
 }
 
 // foreignPrograms names the programs built for another CPU than the node's, or "".

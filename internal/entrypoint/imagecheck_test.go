@@ -94,6 +94,12 @@ func TestImageCheck(t *testing.T) {
 			delete(f, "usr/bin/jupyter-server")
 		}, cfg: both},
 		{name: "no Jupyter server, Jupyter off", edit: func(f map[string][]byte) { delete(f, "usr/bin/jupyter-server") }, cfg: access.Config{SSH: &access.SSHConfig{}}},
+		{name: "a Jupyter server without its Python", edit: func(f map[string][]byte) { delete(f, "usr/bin/python3") }, cfg: both,
+			lacks: []access.ImageLack{access.LackJupyter}, details: []string{"the image's /usr/bin/jupyter-server runs /usr/bin/python3, which the image does not have: install Python 3"}},
+		{name: "a Jupyter server through env without python3", edit: func(f map[string][]byte) {
+			f["usr/bin/jupyter-server"] = []byte("#!/usr/bin/env python3\n")
+			delete(f, "usr/bin/python3")
+		}, cfg: both, lacks: []access.ImageLack{access.LackJupyter}, details: []string{"runs python3 (looked up on PATH by /usr/bin/env), which the image does not have"}},
 		{name: "nothing at all (a static image): everything named at once", edit: func(f map[string][]byte) { clear(f); f["podprobe"] = nil }, cfg: both,
 			lacks: []access.ImageLack{access.LackSSHD, access.LackUser, access.LackJupyter}},
 		{name: "programs for another CPU", edit: func(f map[string][]byte) { f["usr/sbin/sshd"], f["usr/bin/python3"] = arm64, arm64 }, cfg: both,
