@@ -170,8 +170,29 @@ const (
 	ReasonPodStarting = "PodStarting"
 	// ReasonUnschedulable: the scheduler cannot place the pod; its message says why.
 	ReasonUnschedulable = "Unschedulable"
-	// ReasonContainerFailing: the container keeps failing (crash loop, image pull error).
+	// ReasonContainerFailing: a container keeps failing for a cause trainenv does not
+	// recognise (a crash loop, a configuration the kubelet refuses); the message quotes the
+	// kubelet and, for a crash, the last exit code and termination message.
 	ReasonContainerFailing = "ContainerFailing"
+	// ReasonImagePullFailed: the node cannot pull an image of the pod (ErrImagePull,
+	// ImagePullBackOff): a pull Secret missing or wrong for the node, the image gone from
+	// the registry, the registry unreachable from the node. The message quotes the kubelet.
+	ReasonImagePullFailed = "ImagePullFailed"
+	// ReasonImagePlatformMismatch: the image is built for another platform (OS or CPU
+	// architecture) than the node's: the kubelet found no manifest for the node's platform,
+	// or the entrypoint found the image's programs built for another architecture.
+	ReasonImagePlatformMismatch = "ImagePlatformMismatch"
+	// ReasonImageMissingSSHD: SSH is enabled but the image has no sshd (OpenSSH's server);
+	// the entrypoint stopped at start and said so. Install it in the image or disable SSH.
+	ReasonImageMissingSSHD = "ImageMissingSSHD"
+	// ReasonImageMissingUser: SSH is enabled but the image has no user with uid 1000 in
+	// /etc/passwd (sshd logs in only users it can look up), and the file is not writable
+	// for the entrypoint to add one. Add the user to the image.
+	ReasonImageMissingUser = "ImageMissingUser"
+	// ReasonImageMissingJupyter: Jupyter is enabled but the image has no jupyter-lab,
+	// jupyter-server or jupyter on its PATH. Install JupyterLab (or jupyter_server) or
+	// disable Jupyter.
+	ReasonImageMissingJupyter = "ImageMissingJupyter"
 	// ReasonWorkloadSuspended: scaled to zero because spec.suspend is true.
 	ReasonWorkloadSuspended = "WorkloadSuspended"
 	// ReasonWaitingForChecks: no workload until the image is resolved, verified and compatible.

@@ -72,9 +72,14 @@ var beforeWorkload = map[string]bool{
 // failedWorkloadReasons are WorkloadReady reasons that put the environment in PhaseFailed:
 // its pod will not start until someone acts.
 var failedWorkloadReasons = map[string]bool{
-	trainenvv1.ReasonContainerFailing:  true,
-	trainenvv1.ReasonPreflightFailed:   true,
-	trainenvv1.ReasonPreflightNoReport: true,
+	trainenvv1.ReasonContainerFailing:      true,
+	trainenvv1.ReasonImagePullFailed:       true,
+	trainenvv1.ReasonImagePlatformMismatch: true,
+	trainenvv1.ReasonImageMissingSSHD:      true,
+	trainenvv1.ReasonImageMissingUser:      true,
+	trainenvv1.ReasonImageMissingJupyter:   true,
+	trainenvv1.ReasonPreflightFailed:       true,
+	trainenvv1.ReasonPreflightNoReport:     true,
 }
 
 // notReady sets Ready False with the reason and message of the condition that holds it up.

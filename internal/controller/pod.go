@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -17,12 +16,6 @@ type podStatus struct {
 	message string
 	// warning marks states the user must notice (an event is emitted).
 	warning bool
-}
-
-// failingWaitReasons are container waiting reasons that will not clear by themselves.
-var failingWaitReasons = map[string]bool{
-	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true,
-	"CreateContainerConfigError": true, "CreateContainerError": true, "InvalidImageName": true,
 }
 
 // podState reads the pod (nil: not created yet) and its preflight result (preflightResult)
@@ -40,11 +33,8 @@ func podState(pod *corev1.Pod, pf *trainenvv1.PreflightStatus, pinned string) po
 	if pf != nil && !pf.Passed {
 		return preflightFailed(pod, pf)
 	}
-	for _, cs := range slices.Concat(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses) {
-		if w := cs.State.Waiting; w != nil && failingWaitReasons[w.Reason] {
-			return podStatus{reason: trainenvv1.ReasonContainerFailing, warning: true,
-				message: fmt.Sprintf("container %s of pod %s: %s: %s", cs.Name, pod.Name, w.Reason, w.Message)}
-		}
+	if st, failing := failingContainer(pod); failing {
+		return st
 	}
 	if !runs(pod, pinned) {
 		return podStatus{reason: trainenvv1.ReasonPodStarting, message: fmt.Sprintf("pod %s is being replaced to run %s", pod.Name, pinned)}

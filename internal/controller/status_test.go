@@ -190,7 +190,7 @@ func TestPodState(t *testing.T) {
 		{"failed preflight", pod(pinned), failed, false, trainenvv1.ReasonPreflightFailed, false, "no GPU visible"},
 		{"failed preflight beats a crash loop", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "CrashLoopBackOff", "back-off")), failed, false, trainenvv1.ReasonPreflightFailed, false, "preflight"},
 		{"crash loop", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "CrashLoopBackOff", "back-off")), nil, false, trainenvv1.ReasonContainerFailing, true, "CrashLoopBackOff"},
-		{"image pull back-off", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "ImagePullBackOff", "back-off")), nil, false, trainenvv1.ReasonContainerFailing, true, "ImagePullBackOff"},
+		{"image pull back-off", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "ImagePullBackOff", "back-off")), nil, false, trainenvv1.ReasonImagePullFailed, true, "(" + pinned + "): back-off; "},
 		{"creating is not failing", pod(pinned, gen.WithWaitingContainer(workload.ContainerName, "ContainerCreating", "back-off")), nil, false, trainenvv1.ReasonPodStarting, false, "Pending"},
 		{"old digest being replaced", pod("r.example/img@sha256:old", gen.WithPodCondition(corev1.PodReady, corev1.ConditionTrue, "", "")), nil,
 			false, trainenvv1.ReasonPodStarting, false, "being replaced to run " + pinned},

@@ -272,7 +272,14 @@ func TestEntrypointRealRefuses(t *testing.T) {
 		}, "trainenv: jupyter: JUPYTER_TOKEN is empty"},
 		{"no passwd entry for the uid in a read-only image", func(_ *exec.Cmd, p *pod) {
 			p.paths.Passwd = readOnlyPasswd
-		}, "useradd --uid " + strconv.Itoa(int(p.user.UID))},
+		}, "trainenv: image lacks user: SSH is enabled but the image has no user with uid " + strconv.Itoa(int(p.user.UID))},
+		{"no sshd in the image", func(_ *exec.Cmd, p *pod) {
+			p.paths.SSHD = filepath.Join(p.base, "no-sshd")
+		}, "trainenv: image lacks sshd: SSH is enabled but the image has no sshd (looked for " + filepath.Join(p.base, "no-sshd") + ")"},
+		{"no sshd, no user, no Jupyter: all named at once", func(cmd *exec.Cmd, p *pod) {
+			p.paths.SSHD, p.paths.Passwd = filepath.Join(p.base, "no-sshd"), readOnlyPasswd
+			cmd.Env = append(cmd.Env, "PATH="+p.base)
+		}, "trainenv: image lacks sshd,user,jupyter: "},
 		{"no authorized_keys mounted", func(_ *exec.Cmd, p *pod) {
 			p.paths.AuthorizedKeys = filepath.Join(p.base, "missing")
 		}, "trainenv: ssh: authorized keys"},

@@ -62,6 +62,9 @@ func Run(p Paths, log io.Writer) int {
 		}
 	}
 	msg := "trainenv: " + err.Error()
+	if lacks := (errImageLacks{}); errors.As(err, &lacks) {
+		msg = lacks.message // already in the format the operator reads
+	}
 	fmt.Fprintln(log, "trainenv-entrypoint: "+msg)
 	if err := writeTerminationMessage(p.TerminationLog, msg); err != nil {
 		fmt.Fprintf(log, "trainenv-entrypoint: cannot write the termination message: %v\n", err)
@@ -118,6 +121,11 @@ func prepare(cfg access.Config, p Paths, log io.Writer) (*plan, error) {
 	uid, gid := os.Getuid(), os.Getgid()
 	if uid == 0 {
 		return nil, errors.New("the container runs as root; trainenv runs sshd and Jupyter as a non-root user only")
+	}
+	// What the image lacks is found before anything else, all at once, so that one start of
+	// the container says everything that must change in the image.
+	if err := podImageCheck(p, uid).run(cfg); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(p.RuntimeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("runtime directory: %w", err)

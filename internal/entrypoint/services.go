@@ -72,14 +72,17 @@ func prepareSSH(cfg access.SSHConfig, p Paths, uid, gid int, log io.Writer) (Ser
 	return Service{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", path}, Env: env, ReadLog: readLog}, rt.AuthorizedKeys, nil
 }
 
-func findSSHD(configured string) (string, error) {
+func findSSHD(configured string) (string, error) { return findSSHDIn("/", configured) }
+
+// findSSHDIn looks for sshd in the image whose root file system is at root.
+func findSSHDIn(root, configured string) (string, error) {
 	candidates := []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"}
 	if configured != "" {
 		candidates = []string{configured}
 	}
 	for _, c := range candidates {
-		if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return c, nil // an absolute path: sshd re-executes itself
+		if p := filepath.Join(root, c); executable(p) {
+			return p, nil // an absolute path: sshd re-executes itself
 		}
 	}
 	return "", fmt.Errorf("SSH is enabled but the image has no sshd (looked for %s): install OpenSSH's server in the image (Debian/Ubuntu: openssh-server)", strings.Join(candidates, ", "))
