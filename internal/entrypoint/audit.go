@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/trainenv/trainenv/internal/access"
 	"github.com/trainenv/trainenv/internal/accesslog"
 )
 
@@ -174,6 +175,7 @@ var (
 	jupyterKernel   = regexp.MustCompile(`Kernel started: ([0-9a-f-]+)(?:, name: (\S+))?`)
 	jupyterTerminal = regexp.MustCompile(`New terminal with (?:automatic |specified )?name: (\S+)`)
 	jupyterRefused  = regexp.MustCompile(`\] 403 ([A-Z]+) ([^?\s]+)\S* \(([^)]*)\)`)
+	jupyterLogin    = regexp.MustCompile(regexp.QuoteMeta(access.JupyterLoginLog) + ` (\S+)`)
 )
 
 // JupyterAudit turns the Jupyter server's log into audit events.
@@ -213,6 +215,8 @@ func (a *JupyterAudit) Line(line string) {
 	}
 	var ev AuditEvent
 	switch {
+	case match(jupyterLogin, line) != nil:
+		ev = AuditEvent{Event: AuditJupyterLogin, Remote: match(jupyterLogin, line)[1]}
 	case match(jupyterKernel, line) != nil:
 		m := match(jupyterKernel, line)
 		ev = AuditEvent{Event: AuditJupyterKernel, Kernel: strings.TrimSuffix(m[1]+" "+m[2], " ")}
