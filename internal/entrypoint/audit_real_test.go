@@ -86,6 +86,7 @@ func TestEntrypointRealAuditTrail(t *testing.T) {
 			t.Errorf("audit event %d: %+v, want %+v\n%s", i, got[i], w, c.out.String())
 		}
 	}
+	waitFor(t, "the server's log line of the missing page", func() bool { return strings.Contains(c.out.String(), "404 GET /nonexistent") })
 	out := c.out.String()
 	for _, secret := range []string{p.token, "PRIVATE KEY"} {
 		if strings.Contains(out, secret) {
