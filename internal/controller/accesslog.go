@@ -34,7 +34,8 @@ import (
 // hundred bytes; status and Events are written only when something was read.
 const (
 	// accessLogEvery is how often an environment's log is read. It matches the periodic
-	// re-read of authorized_keys, so an SSH environment gains no extra pass.
+	// re-read of authorized_keys, so an SSH environment gains no extra pass; a Jupyter-only
+	// one gains one pass per period.
 	accessLogEvery = 5 * time.Minute
 	// accessLogLimit caps one read: a reconnect storm of 100,000 lines is summed up from
 	// its first part (the next read goes on from where this one stopped).
@@ -74,7 +75,8 @@ type accessLogMark struct {
 }
 
 // observeAccess reads the environment's audit trail when due and records what it says:
-// status.lastAccess and status.activity (their only writer) and one Event per read.
+// status.lastAccess and status.activity and one Event per read. This file is the only
+// writer of those two fields.
 func (r *TrainingEnvironmentReconciler) observeAccess(ctx context.Context, p *pass) error {
 	te := p.te
 	if !meta.IsStatusConditionTrue(te.Status.Conditions, trainenvv1.ConditionWorkloadReady) {
@@ -142,8 +144,8 @@ func recordedThrough(te *trainenvv1.TrainingEnvironment, inMemory time.Time) tim
 	return through
 }
 
-// recordAccess writes what a read of the trail says into status: the only writer of
-// status.lastAccess and status.activity. A pure function of the status and the summary.
+// recordAccess writes what a read of the trail says into status.lastAccess and
+// status.activity: a pure function of the status and the summary.
 func recordAccess(te *trainenvv1.TrainingEnvironment, s accesslog.Summary) {
 	if ev := s.LastAccess; ev != nil {
 		te.Status.LastAccess = &trainenvv1.LastAccessStatus{
