@@ -130,3 +130,22 @@ func TestParseRoundTrip(t *testing.T) {
 		t.Errorf("kind %q access %v refused %v", out.Kind(), out.Access(), out.Refused())
 	}
 }
+
+// BenchmarkReadFullLimit reads and sums up one read at the controller's byte limit
+// (256 KiB) of a reconnect storm: SSH logins interleaved with sshd's own lines.
+func BenchmarkReadFullLimit(b *testing.B) {
+	var log []byte
+	for i := 0; len(log) < 256*1024; i++ {
+		log = append(log, "Accepted publickey for jovyan from 127.0.0.1 port 40312 ssh2: ED25519 SHA256:x\n"...)
+		log = append(log, Line(t0.Add(time.Duration(i)*time.Millisecond), Event{Event: SSHLogin, User: "jovyan", KeyType: "ED25519",
+			KeyFingerprint: fpA, KeyComment: "alice@laptop", Remote: "127.0.0.1:40312"})...)
+	}
+	b.SetBytes(int64(len(log)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := Summarize(Read(log, time.Time{}), 5*time.Minute)
+		if s.Accesses == 0 {
+			b.Fatal("nothing read")
+		}
+	}
+}
