@@ -45,20 +45,31 @@ const (
 // LogReader reads a container's log from a time on: the kubelet through the API server
 // in the manager (PodLogs), a fake in tests (envtest has no kubelet).
 type LogReader interface {
-	ReadLog(ctx context.Context, pod types.NamespacedName, container string, since time.Time, limitBytes int64) ([]byte, error)
+	ReadLog(ctx context.Context, req LogRequest) ([]byte, error)
+}
+
+// LogRequest is one read of a container's log.
+type LogRequest struct {
+	Pod       types.NamespacedName
+	Container string
+	// Previous reads the container's previous instance (before its last restart).
+	Previous bool
+	// Since: lines from this time on (whole seconds, as the API takes it); zero: all.
+	Since      time.Time
+	LimitBytes int64
 }
 
 // PodLogs reads container logs with pods/log.
 type PodLogs struct{ Client kubernetes.Interface }
 
-// ReadLog reads the log of container from since (whole seconds, as the API takes it).
-func (l PodLogs) ReadLog(ctx context.Context, pod types.NamespacedName, container string, since time.Time, limitBytes int64) ([]byte, error) {
-	opts := &corev1.PodLogOptions{Container: container, LimitBytes: &limitBytes}
-	if !since.IsZero() {
-		st := metav1.NewTime(since)
+// ReadLog reads the log req asks for.
+func (l PodLogs) ReadLog(ctx context.Context, req LogRequest) ([]byte, error) {
+	opts := &corev1.PodLogOptions{Container: req.Container, Previous: req.Previous, LimitBytes: &req.LimitBytes}
+	if !req.Since.IsZero() {
+		st := metav1.NewTime(req.Since)
 		opts.SinceTime = &st
 	}
-	return l.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).DoRaw(ctx)
+	return l.Client.CoreV1().Pods(req.Pod.Namespace).GetLogs(req.Pod.Name, opts).DoRaw(ctx)
 }
 
 // accessLogs remembers, per environment, when its log was last read and the latest event
@@ -69,9 +80,10 @@ func (l PodLogs) ReadLog(ctx context.Context, pod types.NamespacedName, containe
 type accessLogs struct{ seen sync.Map } // types.NamespacedName → accessLogMark
 
 type accessLogMark struct {
-	pod     types.UID
-	readAt  time.Time
-	through time.Time
+	pod      types.UID
+	restarts int32 // of the main container, when last read
+	readAt   time.Time
+	through  time.Time
 }
 
 // observeAccess reads the environment's audit trail when due and records what it says:
@@ -91,20 +103,23 @@ func (r *TrainingEnvironmentReconciler) observeAccess(ctx context.Context, p *pa
 	now := r.Clock.Now()
 	mark, _ := r.accessLog.seen.Load(key)
 	last, _ := mark.(accessLogMark)
-	pod := r.podUID(ctx, te)
+	pod, restarts := r.mainContainer(ctx, te)
 	if last.pod == pod && !last.readAt.IsZero() && now.Sub(last.readAt) < accessLogEvery {
 		return nil
 	}
-	next := accessLogMark{pod: pod, readAt: now, through: last.through}
+	next := accessLogMark{pod: pod, restarts: restarts, readAt: now, through: last.through}
 	if next.pod != last.pod {
 		next.through = time.Time{} // a new pod: its log starts afresh
 	}
 	since := recordedThrough(te, next.through)
-	data, err := r.AccessLogs.ReadLog(ctx, types.NamespacedName{Namespace: te.Namespace, Name: workload.PodName(te)},
-		workload.ContainerName, since, accessLogLimit)
+	// The container restarted since the last read: the end of its previous run is in the
+	// previous instance's log (the kubelet keeps one).
+	previous := next.pod == last.pod && !last.readAt.IsZero() && restarts > last.restarts
+	data, err := r.readTrail(ctx, te, since, previous)
 	if err != nil {
 		// Not the pass's failure: the environment runs; the next read tries again.
 		log.FromContext(ctx).V(1).Info("cannot read the audit trail from the pod's log", "error", err.Error())
+		next.restarts = last.restarts
 		r.accessLog.seen.Store(key, next)
 		return nil
 	}
@@ -122,13 +137,41 @@ func (r *TrainingEnvironmentReconciler) observeAccess(ctx context.Context, p *pa
 	return nil
 }
 
-// podUID is the UID of the environment's pod ("" when it cannot be read).
-func (r *TrainingEnvironmentReconciler) podUID(ctx context.Context, te *trainenvv1.TrainingEnvironment) types.UID {
+// readTrail reads the main container's log from since, after its previous instance's when
+// previous is set.
+func (r *TrainingEnvironmentReconciler) readTrail(ctx context.Context, te *trainenvv1.TrainingEnvironment, since time.Time, previous bool) ([]byte, error) {
+	req := LogRequest{Pod: types.NamespacedName{Namespace: te.Namespace, Name: workload.PodName(te)},
+		Container: workload.ContainerName, Since: since, LimitBytes: accessLogLimit}
+	var data []byte
+	if previous {
+		req.Previous = true
+		old, err := r.AccessLogs.ReadLog(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		data = append(old, '\n')
+		req.Previous = false
+	}
+	current, err := r.AccessLogs.ReadLog(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return append(data, current...), nil
+}
+
+// mainContainer is the UID of the environment's pod and its main container's restart count
+// ("" when the pod cannot be read).
+func (r *TrainingEnvironmentReconciler) mainContainer(ctx context.Context, te *trainenvv1.TrainingEnvironment) (types.UID, int32) {
 	pod := &corev1.Pod{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: te.Namespace, Name: workload.PodName(te)}, pod); err != nil {
-		return ""
+		return "", 0
 	}
-	return pod.UID
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == workload.ContainerName {
+			return pod.UID, cs.RestartCount
+		}
+	}
+	return pod.UID, 0
 }
 
 // recordedThrough is where to read from: the latest event read in memory, or, after a

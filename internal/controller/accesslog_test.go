@@ -14,30 +14,34 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/accesslog"
+	"github.com/trainenv/trainenv/internal/controller"
 	"github.com/trainenv/trainenv/internal/entrypoint"
 	"github.com/trainenv/trainenv/internal/workload"
 )
 
-// fakeLogs serves a container log as the kubelet would, or an error (envtest has no
-// kubelet: the real reader fails there the same way), and records what was asked.
+// fakeLogs serves a container log as the kubelet would (the current instance's and the
+// previous one's), or an error (envtest has no kubelet: the real reader fails there the
+// same way), and records what was asked.
 type fakeLogs struct {
-	mu    sync.Mutex
-	log   []byte
-	err   error
-	calls []time.Time // the since of each read
+	mu            sync.Mutex
+	log, previous []byte
+	err           error
+	calls         []controller.LogRequest
 }
 
-func (l *fakeLogs) ReadLog(_ context.Context, pod types.NamespacedName, container string, since time.Time, limit int64) ([]byte, error) {
+func (l *fakeLogs) ReadLog(_ context.Context, req controller.LogRequest) ([]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.calls = append(l.calls, since)
-	if container != workload.ContainerName || limit <= 0 || !strings.HasSuffix(pod.Name, "-0") {
+	l.calls = append(l.calls, req)
+	if req.Container != workload.ContainerName || req.LimitBytes <= 0 || !strings.HasSuffix(req.Pod.Name, "-0") {
 		return nil, errors.New("wrong pod or container")
+	}
+	if req.Previous {
+		return l.previous, l.err
 	}
 	return l.log, l.err
 }
@@ -46,6 +50,12 @@ func (l *fakeLogs) reads() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.calls)
+}
+
+func (l *fakeLogs) set(current, previous []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log, l.previous, l.err = current, previous, nil
 }
 
 // entrypointLog is what the entrypoint writes for sshd's log lines, from its own audit
@@ -116,9 +126,7 @@ func TestAuditTrailFromThePodLog(t *testing.T) {
 	no := false
 	trail = append(trail, accesslog.Line(at.Add(time.Minute), accesslog.Event{Event: accesslog.Activity,
 		Activity: "no SSH session, no terminal, no busy kernel, no busy process", InUse: &no, IdleSince: at.Format(time.RFC3339)})...)
-	logs.mu.Lock()
-	logs.log, logs.err = trail, nil
-	logs.mu.Unlock()
+	logs.set(trail, nil)
 	f.clock.Step(5 * time.Minute)
 	_, err, te = f.reconcile(te)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -145,10 +153,32 @@ func TestAuditTrailFromThePodLog(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(logs.reads()).To(Equal(3))
 	logs.mu.Lock()
-	g.Expect(logs.calls[2]).To(BeTemporally("==", at.Add(time.Minute)), "from the latest event read")
+	g.Expect(logs.calls[2].Since).To(BeTemporally("==", at.Add(time.Minute)), "from the latest event read")
+	g.Expect(logs.calls[2].Previous).To(BeFalse())
 	logs.mu.Unlock()
 	g.Expect(drain(rec)).To(BeEmpty())
 	g.Expect(te.Status.LastAccess.KeyFingerprint).To(Equal(fpA))
+
+	// The container restarted: what its previous run wrote after the last read is read
+	// from the previous instance's log, then the new one's.
+	yes := true
+	kernel := accesslog.Line(at.Add(3*time.Minute), accesslog.Event{Event: accesslog.JupyterKernel, Kernel: "k python3"})
+	busy := accesslog.Line(at.Add(4*time.Minute), accesslog.Event{Event: accesslog.Activity, Activity: "busy: python3 (pid 42) at 100 % CPU", InUse: &yes})
+	logs.set(busy, append(append([]byte{}, trail...), kernel...))
+	f.setMain(pod, "", f.clock.Now(), 1)
+	f.clock.Step(5 * time.Minute)
+	_, err, te = f.reconcile(te)
+	g.Expect(err).NotTo(HaveOccurred())
+	logs.mu.Lock()
+	g.Expect(logs.calls).To(HaveLen(5))
+	g.Expect(logs.calls[3].Previous).To(BeTrue(), "the previous instance first")
+	g.Expect(logs.calls[4].Previous).To(BeFalse())
+	logs.mu.Unlock()
+	g.Expect(te.Status.LastAccess.Kind).To(Equal("jupyter"))
+	g.Expect(te.Status.LastAccess.KeyFingerprint).To(BeEmpty())
+	g.Expect(te.Status.Activity.InUse).To(BeTrue())
+	g.Expect(te.Status.Activity.IdleSince).To(BeNil())
+	g.Expect(drain(rec)).To(ConsistOf(ContainSubstring("1 Jupyter kernel started in the last 5m0s")))
 
 	// Suspended: no pod, no activity; the last access stays on record.
 	te.Spec.Suspend = true
