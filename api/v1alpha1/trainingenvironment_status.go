@@ -352,6 +352,8 @@ type VerifiedSigner struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`,priority=1
+// +kubebuilder:printcolumn:name="Last-Access",type=date,JSONPath=`.status.lastAccess.time`,priority=1
+// +kubebuilder:printcolumn:name="Activity",type=string,JSONPath=`.status.activity.summary`,priority=1
 type TrainingEnvironment struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the standard object metadata.

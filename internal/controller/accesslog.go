@@ -28,7 +28,8 @@ import (
 // also what a cluster's log collector ships, so the Events and status agree with it.
 //
 // Cost: one GET pods/log per running environment with SSH or Jupyter every
-// accessLogEvery (not per pass; the pass that finds it due does it), from sinceTime = the
+// accessLogEvery (two after a restart of its container; not per pass: the pass that finds
+// it due does it), from sinceTime = the
 // last event read, capped at accessLogLimit bytes. At 5,000 environments that is about
 // 17 log requests a second through the API server to the kubelets, each usually a few
 // hundred bytes; status and Events are written only when something was read.
