@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Summary is what one read of the trail says: the latest access and activity, and one
@@ -28,6 +29,10 @@ type Summary struct {
 
 // maxGroups is how many kinds of access a note names; the rest are counted.
 const maxGroups = 4
+
+// MaxNote is the longest note: the API server refuses an Event whose note is longer than
+// 1 KiB (key comments can be long).
+const MaxNote = 1024
 
 // Read parses the lines of log that are audit events later than after, in order.
 func Read(log []byte, after time.Time) []Event {
@@ -107,8 +112,21 @@ func Summarize(events []Event, window time.Duration) Summary {
 		}
 		note += fmt.Sprintf("; %d refused: %s", s.Refused, strings.Join(refused, ", "))
 	}
-	s.Note = note
+	s.Note = truncate(note, MaxNote)
 	return s
+}
+
+// truncate cuts s to at most n bytes, at a rune boundary, ending with "…".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 // accessGroup names a kind of access with its credential: "SSH login by SHA256:… (alice@laptop)".

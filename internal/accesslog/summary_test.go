@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var t0 = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
@@ -68,9 +69,19 @@ func TestSummarize(t *testing.T) {
 				ev(60, Event{Event: Activity, Activity: "no SSH session", InUse: &no, IdleSince: t0.Format(time.RFC3339)})},
 			activity: "no SSH session",
 		},
+		{
+			name: "long key comments: the note stays within an Event's limit",
+			events: []Event{login(1, "SHA256:1", strings.Repeat("é", 300)), login(2, "SHA256:2", strings.Repeat("x", 600)),
+				ev(3, Event{Event: SSHRefused, KeyFingerprint: "SHA256:3", KeyComment: strings.Repeat("y", 600), Reason: "r"})},
+			note: ("1 SSH login by SHA256:1 (" + strings.Repeat("é", 300) + "), 1 SSH login by SHA256:2 (" + strings.Repeat("x", 600))[:MaxNote-len("…")] + "…",
+			last: "SHA256:2",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := Summarize(tc.events, 10*time.Minute)
+			if len(s.Note) > MaxNote || !utf8.ValidString(s.Note) {
+				t.Errorf("note of %d bytes (valid UTF-8: %v)", len(s.Note), utf8.ValidString(s.Note))
+			}
 			if s.Note != tc.note {
 				t.Errorf("note:\n got %q\nwant %q", s.Note, tc.note)
 			}
