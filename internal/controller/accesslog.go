@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -143,21 +144,24 @@ func (r *TrainingEnvironmentReconciler) observeAccess(ctx context.Context, p *pa
 func (r *TrainingEnvironmentReconciler) readTrail(ctx context.Context, te *trainenvv1.TrainingEnvironment, since time.Time, previous bool) ([]byte, error) {
 	req := LogRequest{Pod: types.NamespacedName{Namespace: te.Namespace, Name: workload.PodName(te)},
 		Container: workload.ContainerName, Since: since, LimitBytes: accessLogLimit}
-	var data []byte
+	var earlier []byte
 	if previous {
 		req.Previous = true
 		old, err := r.AccessLogs.ReadLog(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		data = append(old, '\n')
+		earlier = old
 		req.Previous = false
 	}
 	current, err := r.AccessLogs.ReadLog(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return append(data, current...), nil
+	if earlier == nil {
+		return current, nil
+	}
+	return slices.Concat(earlier, []byte("\n"), current), nil
 }
 
 // mainContainer is the UID of the environment's pod and its main container's restart count
