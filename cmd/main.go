@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -129,11 +130,18 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	// The audit trail is read from the pods' logs (internal/controller/accesslog.go); the
+	// manager's HTTP client shares its rate limits with every other request.
+	kube, err := kubernetes.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return err
+	}
 	r := &controller.TrainingEnvironmentReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("trainenv"),
-		Resolver:  resolver(o.digestCacheSize, o.registryTimeout),
+		AccessLogs: controller.PodLogs{Client: kube},
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder("trainenv"),
+		Resolver:   resolver(o.digestCacheSize, o.registryTimeout),
 		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
 			policy.Options{AllowUnmatched: o.allowUnmatched, Timeout: o.registryTimeout}),
 		Clock:      clock.RealClock{},

@@ -12,6 +12,12 @@ const (
 	ReasonCreatedPersistentVolumeClaim = "CreatedPersistentVolumeClaim"
 	// ReasonCreatedSecret: a generated Secret (Jupyter token, SSH host keys) was created.
 	ReasonCreatedSecret = "CreatedSecret"
+	// ReasonAccessed: the environment's audit trail recorded accesses since the controller
+	// last read it; one event sums them up (Normal).
+	ReasonAccessed = "Accessed"
+	// ReasonAccessRefused: the audit trail recorded refused attempts (an SSH key not in
+	// authorized_keys, a Jupyter request without the token) and no access (Warning).
+	ReasonAccessRefused = "AccessRefused"
 )
 
 // Reasons of the events the GPU node agent records on its Node, when the node's GPU state

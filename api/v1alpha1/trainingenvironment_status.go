@@ -80,6 +80,62 @@ type TrainingEnvironmentStatus struct {
 	// whether the environment has been resumed since.
 	// +optional
 	IdleSuspension *IdleSuspensionStatus `json:"idleSuspension,omitempty"`
+
+	// lastAccess is the latest access in the environment's audit trail: an SSH login with
+	// its key, or a Jupyter login, kernel or terminal. The controller reads the trail from
+	// the main container's log every few minutes while the pod runs; it is kept while the
+	// environment is suspended.
+	// +optional
+	LastAccess *LastAccessStatus `json:"lastAccess,omitempty"`
+
+	// activity is what the environment's idle monitor counted last (spec.idleSuspend): what
+	// keeps it busy, or for how long nothing has. Read with lastAccess; unset when no pod runs.
+	// +optional
+	Activity *ActivityStatus `json:"activity,omitempty"`
+}
+
+// LastAccessStatus is one access from the audit trail. It holds no secret: a public key's
+// fingerprint and its comment in authorized_keys, never a key or a token.
+type LastAccessStatus struct {
+	// time is when the entrypoint recorded the access.
+	// +required
+	Time metav1.Time `json:"time"`
+	// kind is "ssh" or "jupyter".
+	// +kubebuilder:validation:Enum=ssh;jupyter
+	// +required
+	Kind string `json:"kind"`
+	// event is the audit trail's event: ssh.login, jupyter.login, jupyter.kernel or
+	// jupyter.terminal.
+	// +required
+	Event string `json:"event"`
+	// user is the account an SSH login used.
+	// +optional
+	User string `json:"user,omitempty"`
+	// keyFingerprint is the SSH key's fingerprint, SHA256:… as `ssh-keygen -l` prints it.
+	// +optional
+	KeyFingerprint string `json:"keyFingerprint,omitempty"`
+	// keyComment is the SSH key's comment in authorized_keys (who it is, e.g. alice@laptop).
+	// +optional
+	KeyComment string `json:"keyComment,omitempty"`
+}
+
+// ActivityStatus is the idle monitor's account, e.g. "busy: 1 process using GPU 0 at 97 %"
+// or "no SSH session, no terminal, no busy kernel, no busy process, GPUs idle (GPU 0 at 0 %)".
+type ActivityStatus struct {
+	// inUse is true while anything counts as use (sessions, terminals, busy kernels, busy
+	// processes, GPU utilisation).
+	// +required
+	InUse bool `json:"inUse"`
+	// summary is what the monitor counted.
+	// +required
+	Summary string `json:"summary"`
+	// idleSince is the last moment something was in use, when nothing is now: the
+	// environment is suspended at idleSince + spec.idleSuspend.afterMinutes.
+	// +optional
+	IdleSince *metav1.Time `json:"idleSince,omitempty"`
+	// observedAt is when the monitor wrote this account (it writes changes only).
+	// +required
+	ObservedAt metav1.Time `json:"observedAt"`
 }
 
 // AnnotationResumeRequestedAt, set to an RFC 3339 time by `kubectl trainenv resume`, resumes
@@ -339,6 +395,8 @@ type VerifiedSigner struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`,priority=1
+// +kubebuilder:printcolumn:name="Last-Access",type=date,JSONPath=`.status.lastAccess.time`,priority=1
+// +kubebuilder:printcolumn:name="Activity",type=string,JSONPath=`.status.activity.summary`,priority=1
 type TrainingEnvironment struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the standard object metadata.

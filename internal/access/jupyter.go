@@ -60,13 +60,22 @@ func JupyterServerConfig(cfg JupyterConfig, port int) ([]byte, error) {
 	}, "", "  ")
 }
 
+// JupyterLoginLog is the line the server logs (INFO) for a login with the token: the
+// link `kubectl trainenv connect` opens (?token= in the URL) or the token typed into the
+// login page. Clients that send the token in a header on every request (the entrypoint's
+// own probe, API clients) are not logins and are not logged. The line never holds the
+// token; the entrypoint's audit turns it into a jupyter.login event.
+const JupyterLoginLog = "trainenv-audit: token login from"
+
 // JupyterTokenConfig is the Python half of the configuration: it binds the token from
 // JupyterTokenEnv (a Secret) so that it is neither on the command line nor in a file,
-// and clears any password, so the token is the only way in. Run with
+// and clears any password, so the token is the only way in; and it logs each login with
+// the token (JupyterLoginLog), which jupyter_server logs at DEBUG only. Run with
 // TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR=1: an error here must stop the server,
-// not start it with defaults.
+// not start it with defaults. A failure of the login log never fails a request.
 func JupyterTokenConfig() []byte {
 	return []byte(`# Written by the trainenv entrypoint; changes are overwritten at each start.
+import inspect
 import os
 
 from jupyter_server import version_info as _version
@@ -74,10 +83,60 @@ from jupyter_server import version_info as _version
 _token = os.environ.get("` + JupyterTokenEnv + `", "")
 if not _token.strip():
     raise ValueError("` + JupyterTokenEnv + ` is empty: the server never runs without authentication")
+
+
+def _audit_login(handler):
+    try:
+        handler.log.info("` + JupyterLoginLog + ` %s", handler.request.remote_ip)
+    except Exception:
+        pass
+
+
+def _token_in_url(handler):
+    try:
+        return bool(handler.get_argument("token", ""))
+    except Exception:
+        return False
+
+
 if _version[0] >= 2:
+    from jupyter_server.auth.identity import PasswordIdentityProvider as _Provider
+
+    class TrainenvIdentityProvider(_Provider):
+        async def get_user_token(self, handler):
+            user = super().get_user_token(handler)
+            if inspect.isawaitable(user):
+                user = await user
+            if user is not None and _token_in_url(handler):
+                _audit_login(handler)
+            return user
+
+        def process_login_form(self, handler):
+            user = super().process_login_form(handler)
+            if user is not None and not inspect.isawaitable(user):
+                _audit_login(handler)
+            return user
+
+    c.ServerApp.identity_provider_class = TrainenvIdentityProvider
     c.IdentityProvider.token = _token
     c.PasswordIdentityProvider.hashed_password = ""
 else:
+    from jupyter_server.auth.login import LoginHandler as _Login
+
+    class TrainenvLoginHandler(_Login):
+        @classmethod
+        def get_user_token(cls, handler):
+            user = super().get_user_token(handler)
+            if user is not None and _token_in_url(handler):
+                _audit_login(handler)
+            return user
+
+        def post(self):
+            super().post()
+            if self.get_status() == 302:
+                _audit_login(self)
+
+    c.ServerApp.login_handler_class = TrainenvLoginHandler
     c.ServerApp.token = _token
     c.ServerApp.password = ""
 `)

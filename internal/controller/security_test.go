@@ -113,6 +113,8 @@ func TestManagerClusterRoleIsLeastPrivilege(t *testing.T) {
 		// observePod and the pod watch; checkCompatibility lists nodes, the node watch.
 		"/pods":  sets.New("get", "list", "watch"),
 		"/nodes": sets.New("get", "list", "watch"),
+		// observeAccess reads the audit trail from the main container's log (PodLogs).
+		"/pods/log": sets.New("get"),
 		// gpu.deviceClassName: checkDevices lists ResourceSlices, the slice watch; the
 		// workload step's ensureOwned gets (through the cache) and creates the claim template
 		// (its spec is immutable: never updated).

@@ -39,6 +39,9 @@ type TrainingEnvironmentReconciler struct {
 	Resolver  *registry.Resolver
 	Verifier  trust.Verifier
 	Clock     clock.PassiveClock
+	// AccessLogs reads the environments' audit trails from their pods' logs (accesslog.go);
+	// nil: status.lastAccess and status.activity are not kept.
+	AccessLogs LogReader
 	// ToolsImage is the operator's own image, which carries the in-pod entrypoint and
 	// preflight (see workload.Inputs).
 	ToolsImage string
@@ -56,6 +59,8 @@ type TrainingEnvironmentReconciler struct {
 	// readySeen holds, by name, the UID of each environment seen Ready, so that the time
 	// to Ready is observed once per environment (see observeReady).
 	readySeen sync.Map
+	// accessLog remembers where each environment's audit trail was last read (accesslog.go).
+	accessLog accessLogs
 }
 
 // pass carries what one reconcile learns from step to step.
@@ -93,6 +98,7 @@ func (p *pass) requeueAfter(d time.Duration) {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -176,4 +182,5 @@ func (r *TrainingEnvironmentReconciler) patchStatus(ctx context.Context, before,
 func (r *TrainingEnvironmentReconciler) forget(key types.NamespacedName) {
 	r.tagChecked.Delete(key)
 	r.readySeen.Delete(key)
+	r.accessLog.seen.Delete(key)
 }

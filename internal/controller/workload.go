@@ -33,6 +33,7 @@ func (r *TrainingEnvironmentReconciler) ensureWorkload(ctx context.Context, p *p
 		r.prepareAccess,         // Jupyter token, SSH host keys, authorized_keys
 		r.ensureWorkloadObjects, // the StatefulSet running the pinned digest, its NetworkPolicy
 		r.observePod,            // WorkloadReady from the pod
+		r.observeAccess,         // status.lastAccess and status.activity from the pod's log
 	} {
 		if err := sub(ctx, p); err != nil {
 			return err

@@ -2,7 +2,6 @@ package entrypoint
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"os"
 	"regexp"
@@ -12,56 +11,34 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/trainenv/trainenv/internal/access"
+	"github.com/trainenv/trainenv/internal/accesslog"
 )
 
 // The access audit trail: the entrypoint writes one JSON object per line to its standard
-// output for every access, for a log collector to ship. Field names are stable:
-//
-//	time             RFC 3339 with nanoseconds, UTC
-//	audit            "trainenv.access/v1" on every audit line (what a collector filters on)
-//	event            ssh.login, ssh.logout, ssh.refused, jupyter.kernel, jupyter.terminal,
-//	                 jupyter.refused
-//	user             the account asked for
-//	key_type         e.g. ED25519
-//	key_fingerprint  SHA256:… as ssh-keygen -l prints it
-//	key_comment      the key's comment in authorized_keys (who it is), when it is there
-//	remote           the client's address and port as sshd saw them (port-forward: 127.0.0.1)
-//	session_seconds  ssh.logout: how long the session lasted
-//	reason           ssh.refused, jupyter.refused: why
-//	kernel           jupyter.kernel: the kernel's id and name
-//	terminal         jupyter.terminal: the terminal's name
-//	request          jupyter.refused: the method and path refused, without the query
+// output for every access, for a log collector to ship and for the controller to read back
+// (the format, its stable field names and its event type are in internal/accesslog).
 //
 // Nothing secret is written: sshd logs public-key fingerprints only, never a key or a
 // password, and the audit copies no other text of the log line.
-const AuditSchema = "trainenv.access/v1"
 
 // AuditEvent is one line of the audit trail.
-type AuditEvent struct {
-	Time           string   `json:"time"`
-	Audit          string   `json:"audit"`
-	Event          string   `json:"event"`
-	User           string   `json:"user,omitempty"`
-	KeyType        string   `json:"key_type,omitempty"`
-	KeyFingerprint string   `json:"key_fingerprint,omitempty"`
-	KeyComment     string   `json:"key_comment,omitempty"`
-	Remote         string   `json:"remote,omitempty"`
-	SessionSeconds *float64 `json:"session_seconds,omitempty"`
-	Reason         string   `json:"reason,omitempty"`
-	Kernel         string   `json:"kernel,omitempty"`
-	Terminal       string   `json:"terminal,omitempty"`
-	Request        string   `json:"request,omitempty"`
-}
+type AuditEvent = accesslog.Event
+
+// AuditSchema marks every audit line.
+const AuditSchema = accesslog.Schema
 
 // Events of the audit trail.
 const (
-	AuditSSHLogin   = "ssh.login"
-	AuditSSHLogout  = "ssh.logout"
-	AuditSSHRefused = "ssh.refused"
+	AuditSSHLogin   = accesslog.SSHLogin
+	AuditSSHLogout  = accesslog.SSHLogout
+	AuditSSHRefused = accesslog.SSHRefused
 
-	AuditJupyterKernel   = "jupyter.kernel"
-	AuditJupyterTerminal = "jupyter.terminal"
-	AuditJupyterRefused  = "jupyter.refused"
+	AuditJupyterLogin    = accesslog.JupyterLogin
+	AuditJupyterKernel   = accesslog.JupyterKernel
+	AuditJupyterTerminal = accesslog.JupyterTerminal
+	AuditJupyterRefused  = accesslog.JupyterRefused
 )
 
 // sshd's LogLevel VERBOSE lines that the audit reads (OpenSSH 8 to 9; with -e, sshd writes
@@ -186,13 +163,9 @@ func (a *SSHAudit) comment(fp string) string {
 }
 
 func (a *SSHAudit) write(at time.Time, ev AuditEvent) {
-	ev.Time = at.UTC().Format(time.RFC3339Nano)
-	ev.Audit = AuditSchema
-	data, err := json.Marshal(ev)
-	if err != nil || a.Out == nil {
-		return
+	if a.Out != nil {
+		_, _ = a.Out.Write(accesslog.Line(at, ev))
 	}
-	_, _ = a.Out.Write(append(data, '\n'))
 }
 
 // The Jupyter server's INFO and WARNING lines that the audit reads (jupyter_server 1.x and
@@ -202,6 +175,7 @@ var (
 	jupyterKernel   = regexp.MustCompile(`Kernel started: ([0-9a-f-]+)(?:, name: (\S+))?`)
 	jupyterTerminal = regexp.MustCompile(`New terminal with (?:automatic |specified )?name: (\S+)`)
 	jupyterRefused  = regexp.MustCompile(`\] 403 ([A-Z]+) ([^?\s]+)\S* \(([^)]*)\)`)
+	jupyterLogin    = regexp.MustCompile(regexp.QuoteMeta(access.JupyterLoginLog) + ` (\S+)`)
 )
 
 // JupyterAudit turns the Jupyter server's log into audit events.
@@ -218,11 +192,20 @@ func (a *JupyterAudit) Follow(r io.Reader, log io.Writer) {
 	for sc.Scan() {
 		line := sc.Text()
 		if log != nil {
-			_, _ = io.WriteString(log, line+"\n")
+			_, _ = io.WriteString(log, Redact(line)+"\n")
 		}
 		a.Line(line)
 	}
 }
+
+// tokenInURL is a token in a URL's query as Jupyter logs it: jupyter_server 1.x writes the
+// whole URI of every redirected or failed request ("404 GET /tree?token=…"), the right
+// token included, and a Referer that may carry it.
+var tokenInURL = regexp.MustCompile(`(?i)(token(?:=|%3D))[^&\s'"()]*`)
+
+// Redact removes tokens from a line of the Jupyter server's log before it reaches the
+// container's log, which anyone with pods/log can read.
+func Redact(line string) string { return tokenInURL.ReplaceAllString(line, "${1}[redacted]") }
 
 // Line reads one line of the server's log.
 func (a *JupyterAudit) Line(line string) {
@@ -232,6 +215,8 @@ func (a *JupyterAudit) Line(line string) {
 	}
 	var ev AuditEvent
 	switch {
+	case match(jupyterLogin, line) != nil:
+		ev = AuditEvent{Event: AuditJupyterLogin, Remote: match(jupyterLogin, line)[1]}
 	case match(jupyterKernel, line) != nil:
 		m := match(jupyterKernel, line)
 		ev = AuditEvent{Event: AuditJupyterKernel, Kernel: strings.TrimSuffix(m[1]+" "+m[2], " ")}
@@ -243,9 +228,7 @@ func (a *JupyterAudit) Line(line string) {
 	default:
 		return
 	}
-	ev.Time = now().UTC().Format(time.RFC3339Nano)
-	ev.Audit = AuditSchema
-	if data, err := json.Marshal(ev); err == nil && a.Out != nil {
-		_, _ = a.Out.Write(append(data, '\n'))
+	if a.Out != nil {
+		_, _ = a.Out.Write(accesslog.Line(now(), ev))
 	}
 }

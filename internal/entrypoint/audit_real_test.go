@@ -42,6 +42,15 @@ func TestEntrypointRealAuditTrail(t *testing.T) {
 	if code, _ := p.jupyter(t, "GET", "/api/terminals", false); code != 403 {
 		t.Fatalf("Jupyter without the token: %d, want 403", code)
 	}
+	// The link `kubectl trainenv connect` opens: a login with the token in the URL. Then a
+	// page this image lacks (no notebook UI): jupyter_server 1.x logs its 404 with the
+	// query, the token in it.
+	if code, _ := p.jupyter(t, "GET", "/api/status?token="+p.token, false); code != 200 {
+		t.Fatalf("login with ?token=: %d", code)
+	}
+	if code, _ := p.jupyter(t, "GET", "/nonexistent?token="+p.token, false); code != 404 {
+		t.Fatalf("a missing page with ?token=: %d, want 404", code)
+	}
 
 	type seen struct{ event, fingerprint, comment string }
 	want := []seen{
@@ -52,9 +61,11 @@ func TestEntrypointRealAuditTrail(t *testing.T) {
 		{AuditSSHRefused, keyC.Fingerprint, ""},
 		{AuditJupyterTerminal, "", ""},
 		{AuditJupyterRefused, "", ""},
+		{AuditJupyterLogin, "", ""},
+		{AuditJupyterLogin, "", ""}, // every request with ?token= logs in (the 404 too)
 	}
 	var got []seen
-	waitFor(t, "the audit trail of three attempts", func() bool {
+	waitFor(t, "the audit trail of the SSH and Jupyter attempts", func() bool {
 		got = nil
 		for _, ev := range auditLines(t, c.out.String()) {
 			got = append(got, seen{ev.Event, ev.KeyFingerprint, ev.KeyComment})
@@ -67,11 +78,15 @@ func TestEntrypointRealAuditTrail(t *testing.T) {
 		}
 		return len(got) >= len(want)
 	})
+	if len(got) != len(want) {
+		t.Errorf("%d audit events, want %d: %+v", len(got), len(want), got)
+	}
 	for i, w := range want {
 		if got[i] != w {
 			t.Errorf("audit event %d: %+v, want %+v\n%s", i, got[i], w, c.out.String())
 		}
 	}
+	waitFor(t, "the server's log line of the missing page", func() bool { return strings.Contains(c.out.String(), "404 GET /nonexistent") })
 	out := c.out.String()
 	for _, secret := range []string{p.token, "PRIVATE KEY"} {
 		if strings.Contains(out, secret) {

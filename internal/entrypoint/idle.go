@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trainenv/trainenv/internal/access"
+	"github.com/trainenv/trainenv/internal/accesslog"
 	"github.com/trainenv/trainenv/internal/gpufacts"
 )
 
@@ -145,6 +146,9 @@ type IdleMonitor struct {
 	Every  time.Duration
 	Clock  Clock
 	Log    io.Writer
+	// Audit receives the account as a JSON line of the audit trail (accesslog.Activity)
+	// when it changes, for the controller's status.activity.
+	Audit io.Writer
 }
 
 // Run returns the termination message (starting with access.IdleMessagePrefix) once
@@ -165,10 +169,22 @@ func (m IdleMonitor) Run(ctx context.Context) string {
 		pctx, cancel := context.WithTimeout(ctx, max(m.Every/2, time.Second))
 		a, err := m.Prober.Probe(pctx)
 		cancel()
-		idle := tracker.Observe(clock.Now(), a, err)
-		if line := describe(a, err); summary(line) != last && m.Log != nil {
-			fmt.Fprintf(m.Log, "trainenv-entrypoint: activity: %s\n", line) // changes only
-			last = summary(line)
+		now := clock.Now()
+		idle := tracker.Observe(now, a, err)
+		line := describe(a, err)
+		inUse := err != nil || a.InUse()
+		key := summary(line)
+		if !inUse {
+			key += " since " + tracker.LastUse().String()
+		}
+		if key != last { // changes only
+			last = key
+			if m.Log != nil {
+				fmt.Fprintf(m.Log, "trainenv-entrypoint: activity: %s\n", line)
+			}
+			if m.Audit != nil {
+				_, _ = m.Audit.Write(activityLine(now, line, inUse, tracker.LastUse()))
+			}
 		}
 		if idle >= m.After {
 			return fmt.Sprintf("%s for %s: %s since %s",
@@ -190,3 +206,12 @@ var percentages = regexp.MustCompile(` at \d+ %`)
 // summary is an activity line without its percentages: the log shows a line when the
 // summary changes, not at every probe of a long run.
 func summary(line string) string { return percentages.ReplaceAllString(line, "") }
+
+// activityLine is the account as a line of the audit trail.
+func activityLine(now time.Time, account string, inUse bool, lastUse time.Time) []byte {
+	ev := accesslog.Event{Event: accesslog.Activity, Activity: account, InUse: &inUse}
+	if !inUse {
+		ev.IdleSince = lastUse.UTC().Format(time.RFC3339)
+	}
+	return accesslog.Line(now, ev)
+}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trainenv/trainenv/internal/access"
+	"github.com/trainenv/trainenv/internal/accesslog"
 )
 
 // Idle shutdown with the real servers: an open Jupyter terminal and an SSH session each
@@ -73,6 +75,32 @@ func TestEntrypointRealIdleShutdown(t *testing.T) {
 	}
 	if msg := readFile(t, p.paths.TerminationLog); !strings.HasPrefix(msg, access.IdleMessagePrefix+" for ") {
 		t.Errorf("termination message %q, want it to start with %q", msg, access.IdleMessagePrefix)
+	}
+
+	// The same account reaches the audit trail, as the controller reads it from the log:
+	// busy with the terminal, then with the SSH session, then idle since the session ended.
+	var accounts []string
+	evs := accesslog.Read([]byte(c.out.String()), time.Time{})
+	for _, ev := range evs {
+		if ev.Event == accesslog.Activity {
+			accounts = append(accounts, ev.Activity)
+		}
+	}
+	s := accesslog.Summarize(evs, time.Minute)
+	if s.Activity == nil || s.Activity.InUse == nil || *s.Activity.InUse || s.Activity.IdleSince == "" ||
+		!strings.HasPrefix(s.Activity.Activity, "no SSH session") {
+		t.Errorf("last activity line %+v, want idle with idle_since; all: %q", s.Activity, accounts)
+	} else if since, err := time.Parse(time.RFC3339, s.Activity.IdleSince); err != nil || since.Before(sessionEnded.Add(-5*time.Second)) {
+		t.Errorf("idle_since %s, want about when the session ended (%s)", s.Activity.IdleSince, sessionEnded.UTC().Format(time.RFC3339))
+	}
+	if !slices.ContainsFunc(accounts, func(a string) bool { return strings.Contains(a, "1 terminal") }) ||
+		!slices.ContainsFunc(accounts, func(a string) bool {
+			return strings.HasPrefix(a, "busy: 1 SSH session") && !strings.Contains(a, "terminal")
+		}) {
+		t.Errorf("activity lines %q, want the terminal and the SSH session", accounts)
+	}
+	if !strings.Contains(s.Note, "1 SSH login by ") || !strings.Contains(s.Note, "1 Jupyter terminal opened") {
+		t.Errorf("the accesses summed up: %q", s.Note)
 	}
 }
 

@@ -1,6 +1,7 @@
 package entrypoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trainenv/trainenv/internal/access"
+	"github.com/trainenv/trainenv/internal/accesslog"
 )
 
 var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
@@ -153,5 +155,36 @@ func TestProbesJoinErrors(t *testing.T) {
 	a, err := p.Probe(context.Background())
 	if err != nil || a.InUse() {
 		t.Errorf("idle environment: %+v, %v", a, err)
+	}
+}
+
+// The monitor writes its account to the audit trail when it changes: one line while the
+// SSH session lasts, one when it went idle (with the moment it last saw use), none for
+// the probes in between; the controller reads them into status.activity.
+func TestIdleMonitorWritesItsAccountToTheAuditTrail(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	prober := &scriptedProber{clock: clock, at: func(since time.Duration) (Activity, error) {
+		if since <= 3*time.Hour {
+			return Activity{SSHSessions: 1}, nil
+		}
+		return Activity{}, nil
+	}}
+	var audit bytes.Buffer
+	m := IdleMonitor{Prober: prober, After: 2 * time.Hour, Every: time.Minute, Clock: clock, Audit: &audit}
+	m.Run(context.Background())
+	evs := accesslog.Read(audit.Bytes(), time.Time{})
+	if len(evs) != 2 {
+		t.Fatalf("%d activity lines, want 2 (changes only):\n%s", len(evs), audit.String())
+	}
+	busy, idle := evs[0], evs[1]
+	if busy.Event != accesslog.Activity || busy.Activity != "busy: 1 SSH session" || busy.InUse == nil || !*busy.InUse || busy.IdleSince != "" {
+		t.Errorf("first line: %+v", busy)
+	}
+	if idle.InUse == nil || *idle.InUse || idle.Activity != "no SSH session, no terminal, no busy kernel, no busy process" ||
+		idle.IdleSince != t0.Add(3*time.Hour).UTC().Format(time.RFC3339) {
+		t.Errorf("second line: %+v", idle)
+	}
+	if !idle.At().After(busy.At()) {
+		t.Errorf("times: %s then %s", busy.Time, idle.Time)
 	}
 }

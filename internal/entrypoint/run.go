@@ -96,7 +96,7 @@ func supervise(cfg access.Config, p Paths, pl *plan, log io.Writer) int {
 		if len(cfg.GPUActivityCommand) > 0 {
 			pl.probes.GPU = &GPUProbe{Command: cfg.GPUActivityCommand, Started: baseline.addHelper}
 		}
-		m := IdleMonitor{Prober: pl.probes, After: after, Every: min(max(after/10, time.Second), time.Minute), Log: log}
+		m := IdleMonitor{Prober: pl.probes, After: after, Every: min(max(after/10, time.Second), time.Minute), Log: log, Audit: os.Stdout}
 		go func() {
 			if reason := m.Run(ctx); reason != "" {
 				stop <- reason
