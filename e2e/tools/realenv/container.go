@@ -109,7 +109,7 @@ func (r *run) checkPreflight(ctx context.Context) error {
 	if !strings.Contains(strings.ToLower(pf.Message), "skip") {
 		return fmt.Errorf("the preflight's message does not say the GPU checks were skipped: %q", pf.Message)
 	}
-	fmt.Printf("e2e realenv:   preflight: %s; torch %s\n", pf.Message, pf.Torch)
+	fmt.Printf("e2e realenv:   status.preflight: passed, %q (torch: %q)\n", pf.Message, pf.Torch)
 	return nil
 }
 
