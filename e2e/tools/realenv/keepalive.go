@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ type nat struct {
 	cut    time.Duration
 	cuts   atomic.Int64
 	wg     sync.WaitGroup
+	// verbose: say each cut (connection age, bytes carried, longest gap before).
+	verbose atomic.Bool
 }
 
 func startNAT(target string, cut time.Duration) (*nat, error) {
@@ -70,15 +73,20 @@ func (n *nat) relay(c net.Conn) {
 		return
 	}
 	defer u.Close()
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
+	var last, bytes, maxGap atomic.Int64
+	opened := time.Now()
+	last.Store(opened.UnixNano())
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		buf := make([]byte, 32<<10)
 		for {
 			k, err := src.Read(buf)
 			if k > 0 {
-				last.Store(time.Now().UnixNano())
+				now := time.Now().UnixNano()
+				if gap := now - last.Swap(now); gap > maxGap.Load() {
+					maxGap.Store(gap)
+				}
+				bytes.Add(int64(k))
 				if _, err := dst.Write(buf[:k]); err != nil {
 					break
 				}
@@ -100,6 +108,10 @@ func (n *nat) relay(c net.Conn) {
 		case <-tick.C:
 			if time.Since(time.Unix(0, last.Load())) >= n.cut {
 				n.cuts.Add(1)
+				if n.verbose.Load() {
+					fmt.Printf("e2e realenv:     NAT: cut a connection idle for %s, open %s, %d bytes, longest gap before %s\n",
+						n.cut, since(opened), bytes.Load(), time.Duration(maxGap.Load()).Round(10*time.Millisecond))
+				}
 				return // the deferred closes end both pipes
 			}
 		}
@@ -155,11 +167,18 @@ func (r *run) checkKeepAlive(ctx context.Context) error {
 	if r.o.idle <= r.o.natIdleCut {
 		return fmt.Errorf("--idle %s must be longer than --nat-idle-cut %s", r.o.idle, r.o.natIdleCut)
 	}
+	// sshd counts ClientAliveInterval from its last wake-up, not from the last byte, so
+	// the silence between two keep-alives reaches twice the interval (seen here: a 5 s
+	// interval did not carry a session through an 8 s cut, and did through 15 s).
+	if r.o.natIdleCut <= 2*keepAlivePeriod*time.Second {
+		return fmt.Errorf("--nat-idle-cut %s must be longer than twice the keep-alive interval (%d s)", r.o.natIdleCut, keepAlivePeriod)
+	}
 	cutAfter, err := idleConnectionCut(ctx, n.addr(), 4*r.o.natIdleCut)
 	if err != nil {
 		return err
 	}
 	cutsBefore := n.cuts.Load()
+	n.verbose.Store(true)
 
 	// The Jupyter websocket, through connect over the NAT.
 	b, u, _, err := r.startConnect(ctx, "connect-nat", []string{"KUBECONFIG=" + kc})
@@ -197,8 +216,8 @@ func (r *run) checkKeepAlive(ctx context.Context) error {
 	}
 	defer s.stop()
 
-	fmt.Printf("e2e realenv:   the NAT cut an idle connection after %s; now idle for %s (SSH ClientAlive and Jupyter pings every %d s)\n",
-		cutAfter.Round(100*time.Millisecond), r.o.idle, keepAlivePeriod)
+	fmt.Printf("e2e realenv:   the NAT cut an idle connection after %s; the kubelet's streamingConnectionIdleTimeout is %s; now idle for %s (SSH ClientAlive and Jupyter pings every %d s)\n",
+		cutAfter.Round(100*time.Millisecond), r.kubeletIdleTimeout(ctx), r.o.idle, keepAlivePeriod)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -311,4 +330,23 @@ func (s *session) output() string {
 func (s *session) stop() {
 	_ = s.in.Close()
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+}
+
+// kubeletIdleTimeout reads the real node's streamingConnectionIdleTimeout from its
+// configz (through the API server), for the record: a test cluster shortens it below the
+// idle period so that the port-forward's idle cut is exercised too.
+func (r *run) kubeletIdleTimeout(ctx context.Context) string {
+	out, err := r.k.run(ctx, "get", "--raw", "/api/v1/nodes/"+r.realNode+"/proxy/configz")
+	if err != nil {
+		return "unknown (" + firstLine(err.Error()) + ")"
+	}
+	var c struct {
+		KubeletConfig struct {
+			StreamingConnectionIdleTimeout string `json:"streamingConnectionIdleTimeout"`
+		} `json:"kubeletconfig"`
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.KubeletConfig.StreamingConnectionIdleTimeout == "" {
+		return "unknown"
+	}
+	return c.KubeletConfig.StreamingConnectionIdleTimeout
 }

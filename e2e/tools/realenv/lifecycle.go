@@ -45,7 +45,7 @@ func (r *run) checkSuspendResume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	before := r.connections()
+	before, logged := r.connections(), len(r.connect.stderr())
 	start := time.Now()
 	if err := r.patchSuspend(ctx, true); err != nil {
 		return err
@@ -73,7 +73,7 @@ func (r *run) checkSuspendResume(ctx context.Context) error {
 	if err := r.readWorkspace(ctx, content); err != nil {
 		return err
 	}
-	return r.reconnected(ctx, before, "reconnect after resume", "after the resume")
+	return r.reconnected(ctx, before, logged, "reconnect after resume", "after the resume")
 }
 
 // checkPodDeletion: the pod is deleted; the StatefulSet recreates it with the workspace,
@@ -87,7 +87,7 @@ func (r *run) checkPodDeletion(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	before := r.connections()
+	before, logged := r.connections(), len(r.connect.stderr())
 	start := time.Now()
 	if _, err := r.k.run(ctx, "-n", r.o.namespace, "delete", "pod", r.o.name+"-0", "--wait=false"); err != nil {
 		return err
@@ -99,7 +99,7 @@ func (r *run) checkPodDeletion(ctx context.Context) error {
 	if err := r.readWorkspace(ctx, content); err != nil {
 		return err
 	}
-	return r.reconnected(ctx, before, "reconnect after pod deletion", "after the pod was deleted and recreated")
+	return r.reconnected(ctx, before, logged, "reconnect after pod deletion", "after the pod was deleted and recreated")
 }
 
 var connectedLine = regexp.MustCompile(`(?m)^connected to pod `)
@@ -111,13 +111,14 @@ func (r *run) connections() int {
 
 // reconnected: connect, running since the Jupyter check, opened a new tunnel by itself,
 // and both its Jupyter and its SSH ports work through it.
-func (r *run) reconnected(ctx context.Context, before int, name, when string) error {
+func (r *run) reconnected(ctx context.Context, before, logged int, name, when string) error {
 	if r.connect == nil || r.connect.exited() {
 		return fmt.Errorf("connect is not running %s", when)
 	}
 	start := time.Now()
 	base := jupyterBase(r.jupyterURL)
-	if err := poll(ctx, 2*time.Minute, 200*time.Millisecond, "connect reconnecting "+when, func() (bool, string, error) {
+	// connect backs off up to 30 s (+20 %) between attempts while the pod is away.
+	if err := poll(ctx, 3*time.Minute, 200*time.Millisecond, "connect reconnecting "+when, func() (bool, string, error) {
 		if r.connections() <= before {
 			return false, "no new connection yet: " + tail(r.connect.stderr(), 3), nil
 		}
@@ -138,6 +139,9 @@ func (r *run) reconnected(ctx context.Context, before int, name, when string) er
 	if err != nil {
 		return fmt.Errorf("ssh through connect's port %s %s: %w: %s", r.sshAddr, when, err, tail(string(out), 5))
 	}
-	fmt.Printf("e2e realenv:   %s: workspace file intact; connect reconnected (connection %d), Jupyter and ssh through it answer\n", when, r.connections())
+	fmt.Printf("e2e realenv:   %s: workspace file intact; connect reconnected (connection %d), Jupyter and ssh through it answer; connect logged meanwhile:\n", when, r.connections())
+	for _, l := range strings.Split(strings.TrimSpace(r.connect.stderr()[min(logged, len(r.connect.stderr())):]), "\n") {
+		fmt.Printf("e2e realenv:     %s\n", l)
+	}
 	return nil
 }
