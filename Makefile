@@ -89,6 +89,7 @@ tidy: ## go mod tidy (the operator's module and the check modules under e2e/tool
 	go mod tidy
 	cd e2e/tools/bundlecheck && go mod tidy
 	cd e2e/tools/promcheck && go mod tidy
+	cd e2e/tools/realenv && go mod tidy
 
 .PHONY: verify
 verify: generate manifests helm-sync bundle docs fmt tidy vet lint ## Regenerate everything, then fail if the tree changed (stale generated code).
@@ -165,6 +166,7 @@ lint-go: golangci-lint ## golangci-lint on the Go code, with the Kubernetes API 
 	$(GOLANGCI_LINT) run ./...
 	cd e2e/tools/bundlecheck && $(GOLANGCI_LINT) run ./...
 	cd e2e/tools/promcheck && $(GOLANGCI_LINT) run ./...
+	cd e2e/tools/realenv && $(GOLANGCI_LINT) run ./...
 
 # Every shell script: the tracked *.sh files and the files whose #! line names a shell.
 .PHONY: lint-shell
@@ -184,17 +186,22 @@ dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + re
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, and a hardened pod on the real node; tear it down.
+e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, a hardened pod and a real environment (Jupyter, SSH, browser, workspace) on the real node; tear it down.
 	$(MAKE) dev-clean
-	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
+	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools chromium && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-dra.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS) && \
-	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE)
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE) && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realenv.sh $(DEV_STATE)
 
 .PHONY: dev-check-realnode
 dev-check-realnode: ## On the running local cluster: a hardened pod runs on the real node; logs, exec, port-forward and its workspace work.
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE)
+
+.PHONY: dev-check-realenv
+dev-check-realenv: build access-tools chromium ## On the running local cluster: the reference image's environment on the real node, through kubectl, the plugin, ssh, the Jupyter API and headless chromium (e2e/tools/realenv).
+	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realenv.sh $(DEV_STATE)
 
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).
@@ -253,6 +260,12 @@ shellcheck: ## Install shellcheck (Debian package) if missing.
 	@command -v shellcheck >/dev/null || { \
 	  echo "installing the shellcheck package"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+
+.PHONY: chromium
+chromium: ## Install chromium (Debian package) if missing: the real-node e2e opens Jupyter in it, headless (chromedp).
+	@command -v chromium >/dev/null || { \
+	  echo "installing the chromium package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 .PHONY: mmdebstrap
 mmdebstrap: ## Install mmdebstrap (Debian package) if missing: it builds the reference image's root file system.

@@ -45,10 +45,18 @@ type Config struct {
 
 // Run runs every check and returns the report; it never stops at the first failure, so
 // the user learns everything that is wrong at once.
+//
+// An environment without GPUs (GPUs 0) skips the GPU checks and NVML altogether: only
+// `import torch` is checked, so that a broken image is found before the user is.
 func Run(ctx context.Context, cfg Config) report.Report {
 	var r report.Report
-	facts := nvmlread.Read(cfg.NVML)
-	checkGPUs(&r, facts, cfg)
+	var facts gpufacts.Facts
+	if cfg.GPUs > 0 {
+		facts = nvmlread.Read(cfg.NVML)
+		checkGPUs(&r, facts, cfg)
+	} else {
+		r.Skip("%s", report.SkippedNoGPU)
+	}
 	checkTorch(ctx, &r, cfg, facts)
 	r.Finish()
 	return r

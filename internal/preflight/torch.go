@@ -98,6 +98,10 @@ func judgeTorch(r *report.Report, out torchOutput, cfg Config, f gpufacts.Facts)
 		t.CUDA = *out.CUDA
 	}
 	r.Torch = t
+	if cfg.GPUs == 0 {
+		// No GPU asked for: a CPU-only build is right, and CUDA is not expected.
+		return
+	}
 	switch {
 	case t.CUDA == "":
 		r.Fail("torch %s in the image is a CPU-only build (torch.version.cuda is None): install a CUDA build of torch", t.Version)

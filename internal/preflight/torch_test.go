@@ -209,3 +209,40 @@ func orPass(s string) string {
 	}
 	return s
 }
+
+// Without GPUs the preflight never touches NVML (a nil interface would panic) and checks
+// only that torch imports: a CPU-only build passes, a broken one fails, none is skipped.
+func TestCPUOnly(t *testing.T) {
+	cases := []struct {
+		name, python string
+		passed       bool
+		failure      string
+		summary      string
+	}{
+		{name: "CPU-only torch", python: marker(`{"installed":true,"version":"1.13.0a0+gitunknown","cuda":null,"available":false,"warnings":[]}`), passed: true,
+			summary: "GPU checks skipped (no GPU requested), torch 1.13.0a0+gitunknown (CUDA unknown): CUDA not available"},
+		{name: "CUDA torch on a CPU node", python: marker(`{"installed":true,"version":"2.4.0+cu124","cuda":"12.4","available":false,"warnings":["Found no NVIDIA driver on your system."]}`), passed: true,
+			summary: "GPU checks skipped (no GPU requested), torch 2.4.0+cu124 (CUDA 12.4): CUDA not available"},
+		{name: "no torch", python: marker(`{"installed":false}`), passed: true,
+			summary: "GPU checks skipped (no GPU requested), torch: not installed for the image's Python, torch not checked"},
+		{name: "broken torch", python: marker(`{"installed":true,"importError":"ImportError: libgomp.so.1: cannot open shared object file"}`),
+			failure: "`import torch` fails in the image: ImportError: libgomp.so.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			fakePython(t, tc.python)
+			r := preflight.Run(context.Background(), preflight.Config{GPUs: 0, TorchTimeout: 20 * time.Second})
+			g.Expect(r.Passed).To(Equal(tc.passed), "failures: %v", r.Failures)
+			g.Expect(r.Skipped).To(ContainElement(report.SkippedNoGPU))
+			g.Expect(r.GPUs).To(BeEmpty())
+			g.Expect(r.Driver).To(BeEmpty())
+			if tc.failure != "" {
+				g.Expect(r.Failures).To(ConsistOf(HavePrefix(tc.failure)))
+			}
+			if tc.summary != "" {
+				g.Expect(r.Summary()).To(Equal(tc.summary))
+			}
+		})
+	}
+}

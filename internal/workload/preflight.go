@@ -8,8 +8,9 @@ import (
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 )
 
-// PreflightContainerName is the init container that checks the pod's GPUs (cmd/preflight)
-// before the user's container starts. The controller reads its termination message.
+// PreflightContainerName is the init container that checks the pod's GPUs and the image's
+// torch (cmd/preflight) before the user's container starts; without GPUs, torch alone. The
+// controller reads its termination message.
 const PreflightContainerName = "trainenv-preflight"
 
 // preflightContainer runs the preflight in the user's pinned image, so that it checks the
@@ -18,7 +19,11 @@ const PreflightContainerName = "trainenv-preflight"
 // the app containers, so the preflight sees exactly the GPUs the environment will use, and
 // the pod's effective request is unchanged.
 func preflightContainer(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.Container {
-	args := []string{fmt.Sprintf("--gpus=%d", te.Spec.GPU.Count)}
+	gpus := int32(0)
+	if te.Spec.GPU != nil {
+		gpus = te.Spec.GPU.Count
+	}
+	args := []string{fmt.Sprintf("--gpus=%d", gpus)}
 	for _, r := range in.CUDARequirements {
 		args = append(args, "--require="+r)
 	}

@@ -83,12 +83,13 @@ func podSpec(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.PodSpec {
 		Volumes:    volumes(te),
 	}
 	if needsTools(te) {
-		spec.InitContainers = append(spec.InitContainers, toolsInitContainer(in.ToolsImage))
+		// The preflight runs wherever the tools are: it checks the GPUs, or, without GPUs,
+		// that the image's torch imports.
+		spec.InitContainers = append(spec.InitContainers, toolsInitContainer(in.ToolsImage), preflightContainer(te, in))
 		spec.Volumes = append(spec.Volumes, toolsVolume())
 	}
 	withAccess(&spec, te)
 	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
-		spec.InitContainers = append(spec.InitContainers, preflightContainer(te, in))
 		// GPU nodes are commonly tainted so that only GPU workloads land there.
 		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	}

@@ -188,3 +188,19 @@ func TestGPUPodRunsPreflight(t *testing.T) {
 	g.Expect(plain.InitContainers[1].Args).To(Equal([]string{"--gpus=2"}), "no requirement: the image declares none")
 	g.Expect(plain.InitContainers[1].Env).To(BeEmpty())
 }
+
+// A CPU environment with Jupyter or SSH has the tools in its pod, so the preflight runs
+// there too: no GPU to check (--gpus=0), the image's torch imported; and no GPU toleration.
+func TestCPUPodWithAccessRunsPreflight(t *testing.T) {
+	g := NewWithT(t)
+	te := environment(withJupyterAndSSH, func(te *trainenvv1.TrainingEnvironment) { te.Spec.GPU = nil })
+	pod := workload.StatefulSet(te, workload.Inputs{PinnedImage: pinned, ToolsImage: tools}).Spec.Template.Spec
+	g.Expect(pod.InitContainers).To(HaveLen(2))
+	g.Expect(pod.InitContainers[0].Name).To(Equal(workload.ToolsInitContainerName))
+	pf := pod.InitContainers[1]
+	g.Expect(pf.Name).To(Equal(workload.PreflightContainerName))
+	g.Expect(pf.Image).To(Equal(pinned))
+	g.Expect(pf.Args).To(Equal([]string{"--gpus=0"}))
+	g.Expect(pf.Resources).To(Equal(pod.Containers[0].Resources))
+	g.Expect(pod.Tolerations).To(BeEmpty())
+}

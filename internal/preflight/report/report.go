@@ -6,6 +6,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -50,6 +51,9 @@ type Torch struct {
 	Available bool   `json:"available"`
 	Devices   int    `json:"devices,omitempty"`
 }
+
+// SkippedNoGPU is the skipped entry of an environment that requested no GPU.
+const SkippedNoGPU = "GPU checks: the environment requests no GPU"
 
 // Fail records a failure.
 func (r *Report) Fail(format string, args ...any) {
@@ -114,8 +118,13 @@ func (r Report) Summary() string {
 	if !r.Passed {
 		return strings.Join(r.Failures, "; ")
 	}
-	parts := []string{fmt.Sprintf("driver %s (CUDA %s)", orUnknown(r.Driver), orUnknown(r.CUDA))}
-	parts = append(parts, r.GPUSummary()...)
+	var parts []string
+	if r.Driver == "" && len(r.GPUs) == 0 && slices.Contains(r.Skipped, SkippedNoGPU) {
+		parts = append(parts, "GPU checks skipped (no GPU requested)")
+	} else {
+		parts = append(parts, fmt.Sprintf("driver %s (CUDA %s)", orUnknown(r.Driver), orUnknown(r.CUDA)))
+		parts = append(parts, r.GPUSummary()...)
+	}
 	if t := r.TorchSummary(); t != "" {
 		parts = append(parts, t)
 	}
