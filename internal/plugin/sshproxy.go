@@ -64,7 +64,7 @@ func dialWithBackoff(ctx context.Context, c *clients, name string, log io.Writer
 			return nil, err
 		}
 		fmt.Fprintf(log, "ssh-proxy: %v; retrying in %s\n", err, d.Round(100*time.Millisecond))
-		sleep(ctx, d)
+		c.waitPodReady(ctx, name, d)
 	}
 }
 

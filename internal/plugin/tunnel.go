@@ -25,8 +25,11 @@ type dialFunc func(ctx context.Context) (streamhttp.Connection, *corev1.Pod, err
 // re-dials with backoff. Local listeners stay open throughout: a client that connects
 // while the tunnel is down waits for it instead of being refused.
 type Tunnel struct {
-	dial    dialFunc
-	watch   func(ctx context.Context, pod *corev1.Pod, gone func())
+	dial  dialFunc
+	watch func(ctx context.Context, pod *corev1.Pod, gone func())
+	// pause waits before the next attempt: up to the backoff's delay, less if the pod
+	// becomes ready sooner (waitPodReady); plain sleep when nil.
+	pause   func(ctx context.Context, d time.Duration)
 	log     io.Writer
 	backoff *Backoff
 	// Connected, if set, is called each time a connection is up (tests, logs).
@@ -50,6 +53,7 @@ func newTunnel(c *clients, name string, log io.Writer) *Tunnel {
 			return conn, pod, err
 		},
 		watch:   c.watchPod,
+		pause:   func(ctx context.Context, d time.Duration) { c.waitPodReady(ctx, name, d) },
 		log:     log,
 		backoff: DefaultBackoff(),
 		ready:   make(chan struct{}),
@@ -66,7 +70,7 @@ func (t *Tunnel) Run(ctx context.Context) {
 			}
 			d := t.backoff.Next()
 			fmt.Fprintf(t.log, "cannot reach the environment: %v; retrying in %s\n", err, d.Round(100*time.Millisecond))
-			sleep(ctx, d)
+			t.wait(ctx, d)
 			continue
 		}
 		t.up(conn, pod)
@@ -87,8 +91,17 @@ func (t *Tunnel) Run(ctx context.Context) {
 		}
 		d := t.backoff.Next()
 		fmt.Fprintf(t.log, "lost the connection to pod %s; reconnecting in %s\n", pod.Name, d.Round(100*time.Millisecond))
-		sleep(ctx, d)
+		t.wait(ctx, d)
 	}
+}
+
+// wait pauses before the next attempt (see pause).
+func (t *Tunnel) wait(ctx context.Context, d time.Duration) {
+	if t.pause == nil {
+		sleep(ctx, d)
+		return
+	}
+	t.pause(ctx, d)
 }
 
 func (t *Tunnel) up(conn streamhttp.Connection, pod *corev1.Pod) {
