@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/notaryproject/notation-core-go/revocation"
 	"github.com/notaryproject/notation-core-go/revocation/crl"
 	"github.com/notaryproject/notation-core-go/revocation/purpose"
@@ -101,13 +102,36 @@ type notationTrust struct {
 	// store or policy never reuses a verdict.
 	version string
 	err     error // invalid: every image fails closed
+
+	mu     sync.Mutex
+	byRepo map[string]*trustpolicy.TrustPolicy
 }
 
-// statement returns the statement that covers ref (a repository@digest), or nil.
-func (nt *notationTrust) statement(ref string) *trustpolicy.TrustPolicy {
+// statement returns the statement that covers ref, or nil. notation's matching parses the
+// reference and copies the statement each time (most of the cost of a cached verdict), and
+// the answer depends on the repository alone: remembered per repository.
+func (nt *notationTrust) statement(ref name.Digest) *trustpolicy.TrustPolicy {
 	if nt == nil || nt.doc == nil {
 		return nil
 	}
+	repo := ref.Context().Name()
+	nt.mu.Lock()
+	st, ok := nt.byRepo[repo]
+	nt.mu.Unlock()
+	if ok {
+		return st
+	}
+	st = nt.match(ref.String())
+	nt.mu.Lock()
+	if nt.byRepo == nil || len(nt.byRepo) >= maxMatchMemo {
+		nt.byRepo = map[string]*trustpolicy.TrustPolicy{}
+	}
+	nt.byRepo[repo] = st
+	nt.mu.Unlock()
+	return st
+}
+
+func (nt *notationTrust) match(ref string) *trustpolicy.TrustPolicy {
 	st, err := nt.doc.GetApplicableTrustPolicy(ref)
 	if err != nil {
 		return nil

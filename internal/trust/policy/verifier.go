@@ -163,7 +163,7 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 	if nt != nil && nt.err != nil {
 		return invalid(ref, matching, nt.err), nil
 	}
-	nc := notationCheck{trust: nt, statement: nt.statement(ref.String())}
+	nc := notationCheck{trust: nt, statement: nt.statement(ref)}
 	if len(matching) == 0 && nc.statement == nil {
 		return v.unmatched(ref), nil
 	}
