@@ -5,7 +5,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
@@ -216,4 +218,28 @@ func TestNotationRequestCounts(t *testing.T) {
 			g.Expect(got.Allowed()).To(BeFalse())
 		})
 	}
+}
+
+// TestConfigMapNotationSource: the ConfigMap is read by name; its absence is no Notation
+// trust (not an error), and its version follows the object.
+func TestConfigMapNotationSource(t *testing.T) {
+	g := NewWithT(t)
+	c := fake.NewClientBuilder().Build()
+	src := &ConfigMapNotationSource{Reader: c, Namespace: "trainenv-system", Name: "trainenv-notation"}
+	data, version, err := src.NotationTrust(bg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(data).To(BeNil())
+	g.Expect(version).To(BeEmpty())
+
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "trainenv-system", Name: "trainenv-notation"},
+		Data: map[string]string{NotationTrustPolicyKey: "{}"}}
+	g.Expect(c.Create(bg, cm)).To(Succeed())
+	data, v1, err := src.NotationTrust(bg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(data).To(HaveKeyWithValue(NotationTrustPolicyKey, "{}"))
+	cm.Data[NotationTrustPolicyKey] = `{"version":"1.0"}`
+	g.Expect(c.Update(bg, cm)).To(Succeed())
+	_, v2, err := src.NotationTrust(bg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(v2).NotTo(Equal(v1))
 }
