@@ -155,6 +155,7 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 			verdict.Warnings = append(verdict.Warnings, w)
 		}
 	}
+	sort.Strings(verdict.Policies) // ClusterImagePolicies and notation:NAME alike
 	if len(fails)+len(warns) > 0 {
 		// A failure seen while the registry misbehaved says nothing about the digest.
 		err := rec.failure()
