@@ -13,7 +13,6 @@ import (
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/distribution"
-	"github.com/trainenv/trainenv/internal/testutil/gen"
 	"github.com/trainenv/trainenv/internal/trust"
 	"github.com/trainenv/trainenv/internal/trust/policy"
 	"github.com/trainenv/trainenv/internal/workload"
@@ -23,7 +22,7 @@ import (
 // with images in the real distribution registry signed by the real cosign v3 CLI:
 // trainenv's tools image (an environment pod's init container) and the manager's pod pass
 // when signed by the release key and fail when not; a pod that runs none of trainenv's
-// images is not judged by the self-trust policy. The same ClusterImagePolicy verifies the
+// images passes the self-trust policy whatever its images. The same ClusterImagePolicy verifies the
 // signed tools image in trainenv's own verifier. It also records what Kyverno v1.19.1 does
 // with a user image signed as a sigstore bundle (cosign v3's default, a referrer under the
 // referrers tag of distribution 2.8): see bundleVerdict.
@@ -62,7 +61,7 @@ func TestKyvernoCLISelfTrustAndBundles(t *testing.T) {
 			Authorities: []pcv1alpha1.Authority{{Name: "release", Key: &pcv1alpha1.KeyRef{Data: release}}}}},
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
-	policies := []string{writeYAML(t, w.Dir, "policy-self.yaml", selfIVP), writeYAML(t, w.Dir, "policy-team.yaml", team[0].Policy)}
+	selfPolicy, teamPolicy := writeYAML(t, w.Dir, "policy-self.yaml", selfIVP), writeYAML(t, w.Dir, "policy-team.yaml", team[0].Policy)
 
 	pods := map[string]*corev1.Pod{
 		"env-signed-tools":   trainenvPodWithTools("env-signed-tools", userLegacy, tools),
@@ -71,13 +70,26 @@ func TestKyvernoCLISelfTrustAndBundles(t *testing.T) {
 		"env-bundle":         trainenvPodWithTools("env-bundle", userBundle, tools),
 		"manager":            plainPod("manager", tools),
 		"manager-unsigned":   plainPod("manager-unsigned", unsignedTools),
-		"other":              plainPod("other", userLegacy),
+		"other":              plainPod("other", w.Push(t, "team/unsigned")),
 	}
-	var files []string
+	// One pod and one policy per run of the CLI: Kyverno v1.19.1 hangs on a pod that two
+	// ImageValidatingPolicies judge ("all goroutines are asleep - deadlock!" in its image
+	// data loader, which keeps a read lock whenever it finds an image it already fetched:
+	// kyverno/kyverno#15403, fixed in Kyverno's tree by #15404 but not in the kyverno/sdk
+	// copy v1.19.1 uses). See docs/platform-admin.md.
+	got := map[string][]verdict{}
 	for name, p := range pods {
-		files = append(files, writeYAML(t, w.Dir, "pod-"+name+".yaml", p))
+		file := writeYAML(t, w.Dir, "pod-"+name+".yaml", p)
+		for _, pol := range []string{selfPolicy, teamPolicy} {
+			out := kyvernoApply(t, cli, w.Dir, []string{pol}, []string{file})
+			if !strings.Contains(string(out), "{") {
+				continue // the policy does not apply to the pod: no report
+			}
+			for k, v := range reportResults(t, out) {
+				got[k] = append(got[k], v...)
+			}
+		}
 	}
-	got := reportResults(t, kyvernoApply(t, cli, w.Dir, policies, files))
 	notSelf := "not signed by trainenv's release signer"
 	want := map[string][]verdict{
 		"env-signed-tools":   {{"trainenv-self", "pass", ""}, {"trainenv-team", "pass", ""}},
@@ -86,6 +98,9 @@ func TestKyvernoCLISelfTrustAndBundles(t *testing.T) {
 		"env-bundle":         {{"trainenv-self", "pass", ""}, bundleVerdict},
 		"manager":            {{"trainenv-self", "pass", ""}},
 		"manager-unsigned":   {{"trainenv-self", "fail", notSelf}},
+		// An unsigned image that is not trainenv's is not checked for trainenv's signature:
+		// the images the validations see are those matchImageReferences selects.
+		"other": {{"trainenv-self", "pass", ""}},
 	}
 	for name, vs := range want {
 		var matchers []any
@@ -94,19 +109,26 @@ func TestKyvernoCLISelfTrustAndBundles(t *testing.T) {
 		}
 		g.Expect(got[name]).To(ConsistOf(matchers...), name)
 	}
-	g.Expect(got).NotTo(HaveKey("other"), "a pod running none of trainenv's images, not an environment's, is not judged")
 }
 
 // bundleVerdict is what Kyverno v1.19.1 says of a user image signed by cosign v3 with its
 // defaults (a sigstore bundle, key-signed, offline, as a referrer under distribution 2.8's
-// referrers tag), under the generated policy that trusts that key.
+// referrers tag), under the generated policy that trusts that key: it verifies (Kyverno's
+// cosign attestor finds bundles among the referrers). If a Kyverno release changes that,
+// this test fails: update the expectation and docs/platform-admin.md.
 var bundleVerdict = verdict{"trainenv-team", "pass", ""}
 
-// trainenvPodWithTools is an environment's pod whose tools init container runs tools.
+// trainenvPodWithTools is an environment's pod as trainenv makes it for a CPU environment
+// with Jupyter: the tools image in the init container that copies the entrypoint, the
+// user's image in the container. (A GPU environment's pod also runs the user's image as
+// its preflight init container: see the note on Kyverno's image data loader in
+// docs/platform-admin.md.)
 func trainenvPodWithTools(env, image, tools string) *corev1.Pod {
-	te := gen.TrainingEnvironment(env, gen.WithNamespace("ml"), gen.WithImage(image), gen.WithGPU(1), gen.WithResources("4", "16Gi"))
-	sts := workload.StatefulSet(te, workload.Inputs{PinnedImage: image, ToolsImage: tools})
-	return gen.Pod(workload.PodName(te), gen.WithPodTypeMeta(), gen.WithPodNamespace(te.Namespace), gen.FromTemplate(sts.Spec.Template))
+	p := plainPod(env, image)
+	p.Namespace = "ml"
+	p.Labels = map[string]string{workload.LabelEnvironment: env}
+	p.Spec.InitContainers = []corev1.Container{{Name: "trainenv-tools", Image: tools}}
+	return p
 }
 
 // plainPod is a pod of one container that trainenv did not make (the manager's, say).
