@@ -47,6 +47,8 @@ type options struct {
 	registryTimeout time.Duration
 	apiQPS          float64
 	apiBurst        int
+	notationCM      string
+	notationNS      string
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -72,6 +74,10 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.apiBurst, "kube-api-burst", 0, "Burst of --kube-api-qps; 0 keeps the default.")
 	fs.DurationVar(&o.syncPeriod, "sync-period", 10*time.Hour,
 		"How often every cached object is handed to the reconciler again, changed or not (controller-runtime's SyncPeriod).")
+	fs.StringVar(&o.notationCM, "notation-configmap", "trainenv-notation",
+		"ConfigMap (in --notation-namespace) with the Notation trust policy (trustpolicy.json) and trust stores (TYPE.NAME.pem); absent: Notation signatures are not verified. Empty disables it.")
+	fs.StringVar(&o.notationNS, "notation-namespace", envOr("POD_NAMESPACE", "trainenv-system"),
+		"Namespace of --notation-configmap (default: the manager's own, $POD_NAMESPACE).")
 	fs.DurationVar(&o.registryTimeout, "registry-timeout", registry.DefaultTimeout,
 		"Time budget of one image resolution, and of one signature verification, all registry requests included: a registry that stops answering fails the pass (retried with backoff) instead of holding a worker.")
 }
@@ -143,7 +149,7 @@ func run(o options) error {
 		Recorder:   mgr.GetEventRecorder("trainenv"),
 		Resolver:   resolver(o.digestCacheSize, o.registryTimeout),
 		Verifier: policy.New(&policy.APISource{Policies: mgr.GetClient(), Refs: mgr.GetAPIReader()},
-			policy.Options{AllowUnmatched: o.allowUnmatched, Timeout: o.registryTimeout}),
+			policy.Options{AllowUnmatched: o.allowUnmatched, Timeout: o.registryTimeout, Notation: notationSource(o, mgr.GetAPIReader())}),
 		Clock:      clock.RealClock{},
 		ToolsImage: o.toolsImage,
 	}
@@ -194,6 +200,15 @@ func cacheOptions(syncPeriod time.Duration) cache.Options {
 			&corev1.PersistentVolumeClaim{}: owned,
 			&networkingv1.NetworkPolicy{}:   owned,
 		}}
+}
+
+// notationSource reads the Notation trust ConfigMap directly (one GET at most every 30 s
+// while verifications run), so that the manager needs get on that one object only.
+func notationSource(o options, r client.Reader) policy.NotationSource {
+	if o.notationCM == "" {
+		return nil
+	}
+	return &policy.ConfigMapNotationSource{Reader: r, Namespace: o.notationNS, Name: o.notationCM}
 }
 
 func envOr(name, fallback string) string {

@@ -80,6 +80,15 @@ const (
 	// ReasonUntrustedSigner: the digest is signed, but by no key or identity that the
 	// policy trusts (Status False).
 	ReasonUntrustedSigner = "UntrustedSigner"
+	// ReasonSignatureExpired: the digest is signed by a trusted signer, but the signature
+	// has expired, or the certificate that made it has expired (a Notation signature
+	// without a trusted timestamp is checked against the certificate's validity now).
+	// Sign again with a valid certificate (Status False).
+	ReasonSignatureExpired = "SignatureExpired"
+	// ReasonSignerRevoked: the certificate that signed the digest (or one of its CAs) is
+	// revoked, by its CA's CRL or OCSP responder (Status False). Sign again with a valid
+	// certificate; never run what a revoked key signed.
+	ReasonSignerRevoked = "SignerRevoked"
 	// ReasonAttestationMissing: the policy requires an attestation (e.g. SLSA provenance)
 	// that is absent or not signed by a trusted authority (Status False).
 	ReasonAttestationMissing = "AttestationMissing"

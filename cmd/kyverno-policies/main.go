@@ -6,6 +6,13 @@
 //
 // Re-run it when the ClusterImagePolicies change. What Kyverno cannot check the same way
 // (CUE/Rego predicate policies) is listed as comments; trainenv still enforces it.
+//
+// With --self-trust-images it prints instead, without reading the cluster, the
+// ClusterImagePolicy and the Kyverno ImageValidatingPolicy that trust trainenv's own images
+// (manager, node agent, tools) signed by the given key or keyless identity:
+//
+//	go run ./cmd/kyverno-policies --self-trust-images 'registry.example.com/trainenv/**' \
+//	  --self-trust-key cosign.pub | kubectl apply --server-side -f -
 package main
 
 import (
@@ -13,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,11 +35,48 @@ import (
 
 func main() {
 	ns := flag.String("policy-namespace", policy.DefaultSystemNamespace, "Namespace of the Secrets and ConfigMaps that ClusterImagePolicies reference (policy-controller's).")
+	var st kyverno.SelfTrust
+	images := flag.String("self-trust-images", "", "Comma-separated globs of trainenv's own images: print the policies that trust them instead.")
+	keyFile := flag.String("self-trust-key", "", "PEM public key that signs trainenv's images (the release key; for a development cluster the cosign.pub of make images).")
+	flag.StringVar(&st.Issuer, "self-trust-issuer", "", "Keyless: the OIDC issuer of the release workflow's certificates.")
+	flag.StringVar(&st.Subject, "self-trust-subject", "", "Keyless: the release workflow's identity.")
+	flag.StringVar(&st.SubjectRegExp, "self-trust-subject-regexp", "", "Keyless: a pattern of the release workflow's identity.")
+	flag.StringVar(&st.TrustRootRef, "self-trust-trust-root", "", "Keyless: the TrustRoot of a private Sigstore (empty: public Sigstore).")
 	flag.Parse()
+	if *images != "" {
+		if err := selfTrust(context.Background(), st, *images, *keyFile); err != nil {
+			fmt.Fprintln(os.Stderr, "kyverno-policies:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), *ns); err != nil {
 		fmt.Fprintln(os.Stderr, "kyverno-policies:", err)
 		os.Exit(1)
 	}
+}
+
+func selfTrust(ctx context.Context, st kyverno.SelfTrust, images, keyFile string) error {
+	st.Images = strings.Split(images, ",")
+	if keyFile != "" {
+		key, err := os.ReadFile(keyFile)
+		if err != nil {
+			return err
+		}
+		st.PublicKey = string(key)
+	}
+	cip, ivp, err := kyverno.SelfTrustPolicies(ctx, st)
+	if err != nil {
+		return err
+	}
+	for _, o := range []any{cip, ivp} {
+		out, err := yaml.Marshal(o)
+		if err != nil {
+			return err
+		}
+		fmt.Print("---\n" + string(out))
+	}
+	return nil
 }
 
 func run(ctx context.Context, ns string) error {

@@ -85,7 +85,12 @@ func TestBundlePermissionsEqualConfig(t *testing.T) {
 		}
 		roleName, _, _ := unstructured.NestedString(o.Object, "roleRef", "name")
 		roleKind, _, _ := unstructured.NestedString(o.Object, "roleRef", "kind")
-		rules, err := render.Rules([]*unstructured.Unstructured{render.Find(config, roleKind, roleName)}, ident)
+		role := render.Find(config, roleKind, roleName)
+		if roleKind == "Role" {
+			// controller-gen names every namespace's Role alike: take the binding's.
+			role = findIn(config, o.GetNamespace(), roleKind, roleName)
+		}
+		rules, err := render.Rules([]*unstructured.Unstructured{role}, ident)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,6 +104,15 @@ func TestBundlePermissionsEqualConfig(t *testing.T) {
 }
 
 func ident(s string) string { return s }
+
+func findIn(objs []*unstructured.Unstructured, namespace, kind, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetNamespace() == namespace && o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
 
 // The bundle's CRD, Service and ClusterRole, the install strategy's Deployment and every
 // alm-examples entry pass the API server's validation.

@@ -36,7 +36,8 @@ type Verdict struct {
 
 	// Digest is the reference that was verified, repository@sha256:....
 	Digest string
-	// Policies names every matching ClusterImagePolicy, sorted; all of them were evaluated.
+	// Policies names every matching ClusterImagePolicy, and notation:NAME for the Notation
+	// trust policy statement that covers the digest, sorted; all of them were evaluated.
 	Policies []string
 	// Passed lists, per policy, the authorities that were satisfied.
 	Passed []AuthorityResult

@@ -26,10 +26,15 @@ func authority(ctx context.Context, src policy.PolicySource, s *policiesv1.Image
 	}
 	s.Attestors = append(s.Attestors, policiesv1.Attestor{Name: a.Name, Cosign: cosign})
 	who := fmt.Sprintf("[attestors[%q]]", a.Name)
-	if len(a.Attestations) == 0 {
-		return fmt.Sprintf("verifyImageSignatures(image, %s) > 0", who), nil, nil
+	var notes []string
+	if a.SignatureFormat != "" {
+		notes = append(notes, fmt.Sprintf("authority %s: Kyverno's cosign attestor has no signature format setting: it reads "+
+			"legacy signatures and sigstore bundles alike, so signatureFormat: %s is checked by trainenv only", a.Name, a.SignatureFormat))
 	}
-	var all, notes []string
+	if len(a.Attestations) == 0 {
+		return fmt.Sprintf("verifyImageSignatures(image, %s) > 0", who), notes, nil
+	}
+	var all []string
 	if cosign.CTLog != nil && cosign.CTLog.InsecureIgnoreTlog {
 		notes = append(notes, fmt.Sprintf("authority %s: Kyverno (v1.19.1 checked) rejects attestations without a transparency-log entry "+
 			"even when the attestor ignores the log (kyverno/kyverno#17109), so it denies pods whose images were attested offline", a.Name))

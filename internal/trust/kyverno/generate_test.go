@@ -69,6 +69,7 @@ func TestGeneratedPoliciesMatchKyvernosSchema(t *testing.T) {
 		Secrets: map[string]*corev1.Secret{"team-key": {Data: map[string][]byte{"cosign.pub": []byte(secretPEM)}}},
 		Policies: []pcv1alpha1.ClusterImagePolicy{
 			cip("release", "enforce", pcv1alpha1.Authority{Name: "release-key", Key: &pcv1alpha1.KeyRef{Data: releasePEM}}),
+			cip("bundles", "enforce", pcv1alpha1.Authority{Name: "release-key", Key: &pcv1alpha1.KeyRef{Data: releasePEM}, SignatureFormat: "bundle"}),
 			cip("team", "warn", pcv1alpha1.Authority{Name: "team-key", Key: &pcv1alpha1.KeyRef{SecretRef: &corev1.SecretReference{Name: "team-key"}}}),
 			cip("ci", "enforce", pcv1alpha1.Authority{Name: "ci", Keyless: &pcv1alpha1.KeylessRef{
 				URL: sigstoretest.FulcioURL, TrustRootRef: root.Name,
@@ -82,7 +83,7 @@ func TestGeneratedPoliciesMatchKyvernosSchema(t *testing.T) {
 
 	results, err := Generate(ctx, src)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(results).To(HaveLen(4))
+	g.Expect(results).To(HaveLen(5))
 	byName := map[string]*policiesv1.ImageValidatingPolicy{}
 	notes := map[string][]string{}
 	for _, r := range results {
@@ -125,6 +126,8 @@ func TestGeneratedPoliciesMatchKyvernosSchema(t *testing.T) {
 	g.Expect(notes["trainenv-provenance"]).To(ContainElement(ContainSubstring("kyverno/kyverno#17109")),
 		"an attestation without a transparency log: Kyverno denies it (see TestKyvernoCLIAdmitsOnlySignedDigests)")
 	g.Expect(notes["trainenv-release"]).NotTo(ContainElement(ContainSubstring("#17109")), "signatures are not affected")
+	g.Expect(notes["trainenv-bundles"]).To(ContainElement(ContainSubstring("signatureFormat: bundle is checked by trainenv only")))
+	g.Expect(notes["trainenv-release"]).To(BeEmpty())
 }
 
 // The schema really is enforced: an attestor that is neither cosign nor notary is refused.

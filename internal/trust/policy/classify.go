@@ -125,6 +125,8 @@ var failureReasons = []struct {
 	{trainenvv1.ReasonAttestationPolicyFailed, func(m string) bool {
 		return strings.Contains(m, "failed evaluating cue policy") || strings.Contains(m, "failed evaluating rego policy")
 	}},
+	{trainenvv1.ReasonSignerRevoked, func(m string) bool { return strings.Contains(m, notationRevoked) }},
+	{trainenvv1.ReasonSignatureExpired, func(m string) bool { return strings.Contains(m, notationExpired) }},
 	{trainenvv1.ReasonUntrustedSigner, func(m string) bool { return strings.Contains(m, "no matching signatures") }},
 	{trainenvv1.ReasonAttestationMissing, func(m string) bool { return strings.Contains(m, "no matching attestations") }},
 	{trainenvv1.ReasonNoSignature, func(m string) bool { return strings.Contains(m, "no signatures found") }},
@@ -134,6 +136,8 @@ var failureReasons = []struct {
 var hints = map[string]string{
 	trainenvv1.ReasonNoSignature:             "sign this digest with a key or identity the policy trusts",
 	trainenvv1.ReasonUntrustedSigner:         "it is signed, but not by a key or identity the policy trusts",
+	trainenvv1.ReasonSignerRevoked:           "the certificate that signed it is revoked: sign it again with a valid certificate",
+	trainenvv1.ReasonSignatureExpired:        "the signature or its signing certificate has expired: sign it again with a valid certificate",
 	trainenvv1.ReasonAttestationMissing:      "attach the attestation the policy requires, signed by a trusted authority",
 	trainenvv1.ReasonAttestationPolicyFailed: "the attestation's content does not satisfy the policy",
 	trainenvv1.ReasonPolicyDenied:            "the policy rejects this image",
@@ -165,7 +169,10 @@ var networkMarkers = []string{"connection refused", "no such host", "i/o timeout
 	// the signer is untrusted.
 	"error verifying sha256 checksum",
 	// ... and a manifest (a sigstore bundle's) whose bytes are not the digest it was asked by.
-	"does not match requested digest"}
+	"does not match requested digest",
+	// A Notation signer's CRL distribution point or OCSP responder did not answer: its
+	// revocation status is unknown, which fails the check but says nothing about the digest.
+	"revocation status is unknown", "unable to check revocation status"}
 
 func networkFailure(msgs []string) error {
 	for _, m := range msgs {

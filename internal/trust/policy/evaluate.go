@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/policy-controller/pkg/apis/config"
 	"github.com/sigstore/policy-controller/pkg/webhook"
@@ -25,12 +26,25 @@ import (
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
-// outcome is one policy's result from policy-controller's engine.
+// outcome is one policy's result: a ClusterImagePolicy's from policy-controller's engine,
+// or the Notation statement's.
 type outcome struct {
-	c      *compiled
-	result *webhook.PolicyResult
-	fails  []string // enforcing failures: the digest must not run
-	warns  []string // failures of a warn-mode policy: it runs, with a warning
+	name     string
+	warnings []string // the policy's own validation warnings
+	// c and result: a ClusterImagePolicy the engine passed; its vulnerability gate
+	// (applyGate) still decides in verdict.
+	c        *compiled
+	result   *webhook.PolicyResult
+	passed   bool
+	evidence []trust.AuthorityResult // what passed
+	fails    []string                // enforcing failures: the digest must not run
+	warns    []string                // failures of a warn-mode policy: it runs, with a warning
+}
+
+// notationCheck is the Notation statement that covers a digest, if any.
+type notationCheck struct {
+	trust     *notationTrust
+	statement *trustpolicy.TrustPolicy
 }
 
 // registryRetry keeps go-containerregistry's own retries short: the reconciler retries
@@ -41,7 +55,7 @@ var registryRetry = remote.Backoff{Duration: 100 * time.Millisecond, Factor: 2, 
 // evaluate runs every matching policy through validatePolicy (policy-controller's
 // ValidatePolicy, reading sigstore bundles too), in parallel as the webhook does. All of
 // them must pass.
-func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Request, matching []*compiled, keys *config.SigstoreKeysMap) (trust.Verdict, error) {
+func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Request, matching []*compiled, keys *config.SigstoreKeysMap, nc notationCheck) (trust.Verdict, error) {
 	ctx = logging.WithLogger(ctx, v.opts.Logger)
 	ctx = config.ToContext(ctx, &config.Config{ImagePolicyConfig: &config.ImagePolicyConfig{}, SigstoreKeysConfig: keys})
 	if v.opts.KubeClient != nil {
@@ -70,19 +84,30 @@ func (v *Verifier) evaluate(ctx context.Context, ref name.Digest, req trust.Requ
 			return invalid(ref, matching, fmt.Errorf("%s: signaturePullSecrets need a Kubernetes client, which this operator was not given", c.name)), nil
 		}
 	}
-	out := make([]outcome, len(matching))
+	out := make([]outcome, len(matching), len(matching)+1)
 	var wg sync.WaitGroup
 	for i, c := range matching {
-		out[i].c = c
+		out[i].name, out[i].warnings = c.name, c.warnings
 		wg.Add(1)
 		go func(o *outcome) {
 			defer wg.Done()
-			res, errs := e.validatePolicy(ctx, o.c.cip)
-			o.result = res
+			res, errs := e.validatePolicy(ctx, c.cip)
 			if res == nil {
 				o.fails, o.warns = split(errs)
+				return
 			}
+			o.c, o.result = c, res
 		}(&out[i])
+	}
+	if nc.statement != nil {
+		out = append(out, outcome{name: notationPolicyPrefix + nc.statement.Name})
+		r := e.notation(ctx, nc.trust, nc.statement)
+		o := &out[len(out)-1]
+		if r.passed != nil {
+			o.passed, o.evidence = true, []trust.AuthorityResult{*r.passed}
+		} else {
+			o.fails = r.fails
+		}
 	}
 	wg.Wait()
 	return v.verdict(ctx, ref, out, rec)
@@ -120,12 +145,12 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 	var fails, warns, allFails []string
 	gateReason := ""
 	for _, o := range out {
-		verdict.Policies = append(verdict.Policies, o.c.name)
-		verdict.Warnings = append(verdict.Warnings, o.c.warnings...)
+		verdict.Policies = append(verdict.Policies, o.name)
+		verdict.Warnings = append(verdict.Warnings, o.warnings...)
 		if o.result != nil {
 			g := applyGate(ref, o.c, o.result, verdict.CheckedAt)
 			if verdict.Vulnerabilities == nil {
-				verdict.Vulnerabilities = summaryOf(o.c.name, g.summary)
+				verdict.Vulnerabilities = summaryOf(o.name, g.summary)
 			}
 			switch {
 			case g.reason == "":
@@ -134,27 +159,32 @@ func (v *Verifier) verdict(ctx context.Context, ref name.Digest, out []outcome, 
 					verdict.ExpiresAt = g.staleAt
 				}
 			case o.c.cip.Mode == "warn":
-				w := fmt.Sprintf("policy %s (warn mode): %s", o.c.name, g.message)
+				w := fmt.Sprintf("policy %s (warn mode): %s", o.name, g.message)
 				warns = append(warns, w)
 				verdict.Warnings = append(verdict.Warnings, w)
 			default:
-				fails = append(fails, fmt.Sprintf("policy %s: %s", o.c.name, g.message))
+				fails = append(fails, fmt.Sprintf("policy %s: %s", o.name, g.message))
 				if gateReason == "" || slices.Index(gateReasons, g.reason) < slices.Index(gateReasons, gateReason) {
 					gateReason = g.reason
 				}
 			}
 			continue
 		}
+		if o.passed {
+			verdict.Passed = append(verdict.Passed, o.evidence...)
+			continue
+		}
 		allFails = append(allFails, o.fails...)
 		if len(o.fails) > 0 {
-			fails = append(fails, fmt.Sprintf("policy %s: %s", o.c.name, strings.Join(o.fails, "; ")))
+			fails = append(fails, fmt.Sprintf("policy %s: %s", o.name, strings.Join(o.fails, "; ")))
 		}
 		if len(o.warns) > 0 {
-			w := fmt.Sprintf("policy %s (warn mode): %s", o.c.name, strings.Join(o.warns, "; "))
+			w := fmt.Sprintf("policy %s (warn mode): %s", o.name, strings.Join(o.warns, "; "))
 			warns = append(warns, w)
 			verdict.Warnings = append(verdict.Warnings, w)
 		}
 	}
+	sort.Strings(verdict.Policies) // ClusterImagePolicies and notation:NAME alike
 	if len(fails)+len(warns) > 0 {
 		// A failure seen while the registry misbehaved says nothing about the digest.
 		err := rec.failure()

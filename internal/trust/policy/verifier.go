@@ -69,6 +69,13 @@ type Options struct {
 	MaxEntries int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Notation supplies the Notation trust policy and trust stores (see notation.go);
+	// nil: Notation signatures are not verified.
+	Notation NotationSource
+	// RevocationTransport reaches the CRL distribution points and OCSP responders named
+	// by Notation signing certificates (default http.DefaultTransport); each request is
+	// also bounded by Timeout.
+	RevocationTransport http.RoundTripper
 }
 
 // DefaultTimeout is the default time budget of one verification.
@@ -82,11 +89,12 @@ type Resource struct {
 
 // Verifier implements trust.Verifier with ClusterImagePolicies.
 type Verifier struct {
-	opts    Options
-	store   *store
-	cache   *cache
-	matches matchMemo
-	flight  singleflight.Group
+	opts     Options
+	store    *store
+	notation *notationStore
+	cache    *cache
+	matches  matchMemo
+	flight   singleflight.Group
 }
 
 var _ trust.Verifier = (*Verifier)(nil)
@@ -118,9 +126,16 @@ func New(src PolicySource, opts Options) *Verifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.RevocationTransport == nil {
+		opts.RevocationTransport = http.DefaultTransport
+	}
 	return &Verifier{
 		opts:  opts,
 		store: &store{src: src, refresh: opts.ReverifyInterval, retry: opts.FailureTTL, now: opts.Now, policies: map[string]storedPolicy{}, roots: map[string]storedRoot{}},
+		// The Notation ConfigMap is read again at most every FailureTTL (one GET), so a
+		// changed trust store or policy is seen as soon as a fixed ClusterImagePolicy is.
+		notation: &notationStore{src: opts.Notation, refresh: opts.FailureTTL, now: opts.Now,
+			revocation: &http.Client{Transport: opts.RevocationTransport, Timeout: opts.Timeout}},
 		cache: newCache(opts.MaxEntries, opts.Now),
 	}
 }
@@ -141,7 +156,15 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 	if err != nil {
 		return invalid(ref, matching, err), nil
 	}
-	if len(matching) == 0 {
+	nt, err := v.notation.current(ctx)
+	if err != nil {
+		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trainenvv1.ReasonPolicyUnavailable, Message: err.Error()}, err
+	}
+	if nt != nil && nt.err != nil {
+		return invalid(ref, matching, nt.err), nil
+	}
+	nc := notationCheck{trust: nt, statement: nt.statement(ref)}
+	if len(matching) == 0 && nc.statement == nil {
 		return v.unmatched(ref), nil
 	}
 	var trustRoots []string
@@ -156,6 +179,9 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 		return trust.Verdict{Status: metav1.ConditionUnknown, Reason: trainenvv1.ReasonPolicyUnavailable, Message: err.Error()}, err
 	}
 	key := cacheKey(ref, matching, rootVersions)
+	if nc.statement != nil {
+		key += "|" + notationPolicyPrefix + nc.statement.Name + "=" + nt.version
+	}
 	if verdict, ok := v.cache.get(key); ok {
 		metrics.VerificationCacheLookups.WithLabelValues("hit").Inc()
 		return verdict, nil
@@ -167,7 +193,7 @@ func (v *Verifier) Verify(ctx context.Context, req trust.Request) (trust.Verdict
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.opts.Timeout)
 		defer cancel()
 		start := time.Now()
-		verdict, err := v.evaluate(ectx, ref, req, matching, keys)
+		verdict, err := v.evaluate(ectx, ref, req, matching, keys, nc)
 		metrics.VerificationDuration.WithLabelValues(metrics.Result(verdict.Allowed(), err)).Observe(time.Since(start).Seconds())
 		v.cache.put(key, verdict, err, v.ttl(verdict, err))
 		return verdict, err
@@ -248,7 +274,7 @@ func (v *Verifier) unmatched(ref name.Digest) trust.Verdict {
 			Message: fmt.Sprintf("NOT VERIFIED: no ClusterImagePolicy covers %s; it runs only because this operator allows unmatched images (a development setting: turn it off in production)", ref.Context().Name())}
 	}
 	return trust.Verdict{Status: metav1.ConditionFalse, Reason: trainenvv1.ReasonNoMatchingPolicy, Digest: ref.String(),
-		Message: fmt.Sprintf("no ClusterImagePolicy covers %s, so it is not trusted; ask the platform team to add a policy whose images[].glob matches it", ref.Context().Name())}
+		Message: fmt.Sprintf("no ClusterImagePolicy covers %s, so it is not trusted; ask the platform team to add a policy whose images[].glob matches it (or a Notation trust policy statement whose registryScopes names it)", ref.Context().Name())}
 }
 
 func invalid(ref name.Digest, matching []*compiled, err error) trust.Verdict {
