@@ -2,6 +2,7 @@ package installtest
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,8 +76,11 @@ func TestRBACLeastPrivilegeAndSame(t *testing.T) {
 	}
 	manager := map[string][]rbacv1.PolicyRule{
 		"ClusterRole/trainenv-controller-manager": render.Normalize(ref["ClusterRole/trainenv-manager-role"]),
-		"Role/trainenv-controller-manager":        render.Normalize(ref["Role/trainenv-leader-election-role"]),
-		"ClusterRole/trainenv-metrics-reader":     ref["ClusterRole/trainenv-metrics-reader"],
+		// OLM's permissions are the operator namespace's Roles together: leader election
+		// and the Notation ConfigMap.
+		"Role/trainenv-controller-manager": render.Normalize(append(slices.Clone(ref["Role/trainenv-leader-election-role"]),
+			ref["Role/trainenv-manager-role@trainenv-system"]...)),
+		"ClusterRole/trainenv-metrics-reader": ref["ClusterRole/trainenv-metrics-reader"],
 	}
 	if !reflect.DeepEqual(bundleRules, manager) {
 		t.Errorf("the OLM bundle grants other rules than config/:\n got %v\nwant %v", bundleRules, manager)

@@ -15,6 +15,16 @@ import (
 // e.g. after a Helm release prefix, can be compared).
 func Rules(objs []*unstructured.Unstructured, nameOf func(string) string) (map[string][]rbacv1.PolicyRule, error) {
 	out := map[string][]rbacv1.PolicyRule{}
+	// controller-gen names the Role of every namespace alike (manager-role): a name found in
+	// more than one namespace is told apart by its namespace, KIND/NAME@NAMESPACE.
+	namespaces := map[string]map[string]bool{}
+	for _, o := range objs {
+		k := o.GetKind() + "/" + o.GetName()
+		if namespaces[k] == nil {
+			namespaces[k] = map[string]bool{}
+		}
+		namespaces[k][o.GetNamespace()] = true
+	}
 	for _, o := range objs {
 		if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
 			continue
@@ -23,7 +33,11 @@ func Rules(objs []*unstructured.Unstructured, nameOf func(string) string) (map[s
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", o.GetKind(), o.GetName(), err)
 		}
-		out[o.GetKind()+"/"+nameOf(o.GetName())] = Normalize(r.Rules)
+		key := o.GetKind() + "/" + nameOf(o.GetName())
+		if len(namespaces[o.GetKind()+"/"+o.GetName()]) > 1 {
+			key += "@" + o.GetNamespace()
+		}
+		out[key] = Normalize(r.Rules)
 	}
 	return out, nil
 }
