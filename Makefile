@@ -179,14 +179,14 @@ DEV_STATE := $(BIN)/dev
 DEV_KUBECONFIG := $(DEV_STATE)/kubeconfig
 
 .PHONY: dev
-dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + registry + the operator + samples.
+dev: manifests build dev-tools cosign helm mmdebstrap ## Local control plane, a real node, simulated GPU pools, a registry; trainenv's signed images installed with Helm; the samples.
 	e2e/cluster/up.sh $(ENVTEST_ASSETS) $(DEV_STATE)
-	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
+	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/install.sh $(BIN) $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, and a hardened pod on the real node; tear it down.
+e2e: ## make dev from scratch; check trainenv installed by Helm and the signed samples (and the refused unsigned one), CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, and a hardened pod on the real node; tear it down.
 	$(MAKE) dev-clean
-	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
+	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-dra.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS) && \
