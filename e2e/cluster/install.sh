@@ -33,6 +33,8 @@ helm=${HELM:-$(find "$bin" -maxdepth 1 -name 'helm-v*' -type f | sort | tail -n 
 [ -x "$helm" ] || { echo "error: no helm in $bin (make helm)" >&2; exit 1; }
 ns=trainenv-system
 registry=$TRAINENV_CLUSTER_REGISTRY
+[ "${TRAINENV_REAL_NODE:-1}" != 0 ] ||
+  { echo "error: trainenv runs as pods on the real node; without it (TRAINENV_REAL_NODE=0) run the operator with make run" >&2; exit 1; }
 start_time=$SECONDS
 say() { printf '[%3ds] install: %s\n' $((SECONDS - start_time)) "$*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
