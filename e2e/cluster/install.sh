@@ -157,7 +157,8 @@ kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Verified")].reason}'
   { kubectl describe trainingenvironment/unsigned >&2; die "the unsigned sample was not refused with NoSignature"; }
 say "installed"
 
-manager_pod=$(kubectl -n "$ns" get pods -l app.kubernetes.io/component=manager -o jsonpath='{.items[0].metadata.name}')
+# show PATH: PATH, as $PWD/... when it lies in this checkout (make dev runs from its root).
+show() { case $1 in "$root"/*) echo "\$PWD/${1#"$root"/}" ;; *) echo "$1" ;; esac; }
 cat <<EOF
 
 What runs (trainenv installed by Helm from signed images, by digest):
@@ -168,12 +169,12 @@ $(kubectl get trainingenvironments -o wide | sed 's/^/  /')
   unsigned is refused: $(kubectl get trainingenvironment unsigned -o jsonpath='{.status.conditions[?(@.type=="Verified")].message}')
 
 Connect to the CPU environment (Jupyter and SSH run for real on the node $(kubectl get pod pytorch-cpu-0 -o jsonpath='{.spec.nodeName}')):
-  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH
+  export KUBECONFIG=$(show "$KUBECONFIG") PATH=$(show "$bin"):\$PATH
   kubectl trainenv connect pytorch-cpu                 # prints the Jupyter URL; Ctrl-C stops it
-  kubectl trainenv ssh-config pytorch-cpu --user jovyan >$state/ssh/config
-  ssh -F $state/ssh/config -i $state/ssh/id_ed25519 pytorch-cpu python3 -c "'import torch; print(torch.__version__)'"
+  kubectl trainenv ssh-config pytorch-cpu --user jovyan >$(show "$state/ssh/config")
+  ssh -F $(show "$state/ssh/config") -i $(show "$state/ssh/id_ed25519") pytorch-cpu python3 -c "'import torch; print(torch.__version__)'"
 
   kubectl describe trainenv unsigned                   # why an unsigned image never runs
-  kubectl -n $ns logs $manager_pod                     # the operator
+  kubectl -n $ns logs deploy/trainenv-controller-manager   # the operator
 Stop it with: make dev-down   (make dev-clean also deletes its state)
 EOF

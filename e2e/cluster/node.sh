@@ -355,11 +355,11 @@ wait_for kubelet "node $node_name did not become Ready" \
   kc wait --for=condition=Ready --timeout=2s "node/$node_name"
 # The TaintNodesByCondition admission put not-ready on it at registration; without the
 # node-lifecycle-controller (see up.sh) nothing else takes it off.
-# A node registered by an older node.sh carries dev.trainenv.io/real-node; the node is
-# untainted now.
-for t in node.kubernetes.io/not-ready dev.trainenv.io/real-node; do
+# A node registered by an older node.sh carries dev.trainenv.io/real-node; node-down.sh
+# leaves dev.trainenv.io/down on it. The node is untainted now.
+for t in node.kubernetes.io/not-ready dev.trainenv.io/real-node dev.trainenv.io/down; do
   if kc get node "$node_name" -o jsonpath='{.spec.taints[*].key}' | grep -qw "$t"; then
-    kc taint nodes "$node_name" "$t:NoSchedule-" >/dev/null
+    kc taint nodes "$node_name" "$t-" >/dev/null
   fi
 done
 say "$node_name Ready"
