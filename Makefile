@@ -184,14 +184,15 @@ dev: manifests build dev-tools cosign helm mmdebstrap ## Local control plane, a 
 	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/install.sh $(BIN) $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch; check trainenv installed by Helm and the signed samples (and the refused unsigned one), CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, a hardened pod on the real node, the kustomize install; tear it down.
+e2e: ## make dev from scratch; check trainenv installed by Helm and the signed samples (and the refused unsigned one), CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, a hardened pod on the real node, the kustomize and OLM installs; tear it down.
 	$(MAKE) dev-clean
 	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-dra.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE) && \
-	  KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-kustomize.sh $(DEV_STATE) $(BIN)
+	  KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-kustomize.sh $(DEV_STATE) $(BIN) && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-olm.sh $(DEV_STATE) $(BIN)
 
 .PHONY: dev-check-realnode
 dev-check-realnode: ## On the running local cluster: a hardened pod runs on the real node; logs, exec, port-forward and its workspace work.
@@ -200,6 +201,10 @@ dev-check-realnode: ## On the running local cluster: a hardened pod runs on the 
 .PHONY: dev-check-kustomize
 dev-check-kustomize: ## On the running local cluster: replace the Helm install with kubectl apply -k config/with-sigstore at the built digest; the manager becomes Ready on the real node (make dev installs Helm's again).
 	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-kustomize.sh $(DEV_STATE) $(BIN)
+
+.PHONY: dev-check-olm
+dev-check-olm: ## On the running local cluster: replace the Helm install with the OLM bundle's CSV deployed as OLM would (e2e/olmcsv) at the built digest; the manager becomes Ready on the real node.
+	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-olm.sh $(DEV_STATE) $(BIN)
 
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).
