@@ -181,19 +181,21 @@ DEV_STATE := $(BIN)/dev
 DEV_KUBECONFIG := $(DEV_STATE)/kubeconfig
 
 .PHONY: dev
-dev: manifests build dev-tools ## Local control plane + simulated GPU nodes + registry + the operator + samples.
+dev: manifests build dev-tools cosign helm mmdebstrap ## Local control plane, a real node, simulated GPU pools, a registry; trainenv's signed images installed with Helm; the samples.
 	e2e/cluster/up.sh $(ENVTEST_ASSETS) $(DEV_STATE)
-	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/operator.sh $(BIN)/manager $(DEV_STATE)
+	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/install.sh $(BIN) $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch; check the sample runs its pinned digest, CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, a hardened pod and a real environment (Jupyter, SSH, browser, workspace) on the real node; tear it down.
+e2e: ## make dev from scratch; check trainenv installed by Helm and the signed samples (and the refused unsigned one), CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, a hardened pod and a real environment (Jupyter, SSH, browser, workspace) on the real node, the kustomize and OLM installs; tear it down.
 	$(MAKE) dev-clean
-	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools chromium && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh && \
+	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools chromium && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-dra.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE) && \
-	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realenv.sh $(DEV_STATE)
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realenv.sh $(DEV_STATE) && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-kustomize.sh $(DEV_STATE) $(BIN) && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-olm.sh $(DEV_STATE) $(BIN)
 
 .PHONY: dev-check-realnode
 dev-check-realnode: ## On the running local cluster: a hardened pod runs on the real node; logs, exec, port-forward and its workspace work.
@@ -202,6 +204,14 @@ dev-check-realnode: ## On the running local cluster: a hardened pod runs on the 
 .PHONY: dev-check-realenv
 dev-check-realenv: build access-tools chromium ## On the running local cluster: the reference image's environment on the real node, through kubectl, the plugin, ssh, the Jupyter API and headless chromium (e2e/tools/realenv).
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realenv.sh $(DEV_STATE)
+
+.PHONY: dev-check-kustomize
+dev-check-kustomize: ## On the running local cluster: replace the Helm install with kubectl apply -k config/with-sigstore at the built digest; the manager becomes Ready on the real node (make dev installs Helm's again).
+	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-kustomize.sh $(DEV_STATE) $(BIN)
+
+.PHONY: dev-check-olm
+dev-check-olm: ## On the running local cluster: replace the Helm install with the OLM bundle's CSV deployed as OLM would (e2e/olmcsv) at the built digest; the manager becomes Ready on the real node.
+	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-olm.sh $(DEV_STATE) $(BIN)
 
 .PHONY: dev-down
 dev-down: ## Stop the local cluster and the operator (state is kept).

@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 state=${1:-$root/bin/dev}
 # shellcheck source=/dev/null
 . "$state/env"
-repo=$TRAINENV_DEV_REGISTRY/trainenv/pytorch-cuda
+repo=$TRAINENV_CLUSTER_REGISTRY/trainenv/pytorch-cuda
 envs=(pool-cuda13 pool-cuda114-t4 pool-cuda128-a100 pool-cuda131)
 passed=0
 cleanup() { kubectl delete trainingenvironment "${envs[@]}" --ignore-not-found --wait=false >/dev/null 2>&1 || true; }

@@ -79,7 +79,6 @@ metadata:
   name: $pod
 spec:
   nodeSelector: {kubernetes.io/hostname: $node}
-  tolerations: [{key: dev.trainenv.io/real-node, operator: Exists, effect: NoSchedule}]
   automountServiceAccountToken: false
   enableServiceLinks: false
   securityContext:

@@ -33,10 +33,13 @@ ctr_() { ctr --address "$sock" -n k8s.io "$@"; }
 
 # 1. Let the kubelet tear its pods down through the CRI (that runs the CNI DEL of each
 # sandbox) while the API server still answers: force-delete the node's pods, wait until
-# containerd runs no task.
+# containerd runs no task. A NoExecute taint first, so that the controllers of what runs
+# there (trainenv's Deployment and DaemonSet, environments' StatefulSets) place no new pod on
+# the node meanwhile (node.sh removes it when the node comes back).
 node_name=$(cat "$dir/node-name" 2>/dev/null || true)
 if [ -n "$node_name" ] && ours kubelet && ours containerd &&
   kubectl --kubeconfig "$state/kubeconfig" --request-timeout=5s get node "$node_name" >/dev/null 2>&1; then
+  kubectl --kubeconfig "$state/kubeconfig" taint nodes "$node_name" dev.trainenv.io/down=true:NoExecute --overwrite >/dev/null 2>&1 || true
   kubectl --kubeconfig "$state/kubeconfig" delete pods --all-namespaces --field-selector "spec.nodeName=$node_name" \
     --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
   for _ in $(seq 150); do

@@ -11,8 +11,9 @@
 # globally: the bridge, two iptables rules, the bridge's route_localnet and cgroups. node-down.sh
 # removes or restores each of those; down.sh calls it.
 #
-# The node registers with the taint dev.trainenv.io/real-node=true:NoSchedule, so only pods
-# that tolerate it run there (the simulated GPU pools keep their pods).
+# The node is the cluster's CPU node and carries no taint: trainenv's manager and node agent
+# and every CPU environment run there for real, while the simulated GPU pools are tainted
+# nvidia.com/gpu:NoSchedule, so only pods that ask for GPUs land on them.
 #
 # env (all optional, besides up.sh's TRAINENV_APISERVER_PORT and TRAINENV_REGISTRY_PORT):
 #   TRAINENV_NODE_NAME=dev-node-0
@@ -208,6 +209,37 @@ cat >"$dir/cni/net.d/10-trainenv.conflist" <<EOF
 }
 EOF
 
+# --- the registry as the cluster sees it ---------------------------------------------------
+# Pods cannot use the registry on 127.0.0.1: that is their own loopback. A second registry
+# process serves the same storage on the bridge's address, over TLS with a certificate the
+# cluster CA signed (the CA every pod finds in the kube-root-ca.crt ConfigMap). Images that
+# run in the cluster are named by this address (up.sh writes it to the env file as
+# TRAINENV_CLUSTER_REGISTRY): the manager resolves and verifies them from its pod, and
+# containerd pulls them, under one name. Nothing listens on another interface, and no DNAT is
+# needed: the address is the host's own.
+cluster_registry=$gateway:${registry#*:}
+cert "registry-$node_name" "/CN=trainenv-registry" "subjectAltName=IP:$gateway
+extendedKeyUsage=serverAuth"
+cat >"$state/registry-node.yml" <<EOF
+version: 0.1
+storage: {filesystem: {rootdirectory: $state/registry}, delete: {enabled: true}}
+http:
+  addr: "$cluster_registry"
+  tls: {certificate: "$pki/registry-$node_name.crt", key: "$pki/registry-$node_name.key"}
+log: {level: warn}
+EOF
+launch registry-node "$(tool docker-registry)" serve "$state/registry-node.yml"
+wait_for registry-node "the registry did not answer on https://$cluster_registry" \
+  curl -fsS --cacert "$pki/ca.crt" "https://$cluster_registry/v2/"
+echo "$cluster_registry" >"$dir/cluster-registry"
+mkdir -p "$ctrd/certs.d/$cluster_registry"
+cat >"$ctrd/certs.d/$cluster_registry/hosts.toml" <<EOF
+server = "https://$cluster_registry"
+[host."https://$cluster_registry"]
+  capabilities = ["pull", "resolve"]
+  ca = "$pki/ca.crt"
+EOF
+
 # --- containerd -------------------------------------------------------------------------
 # The sandbox ("pause") image: built here from e2e/pause, since no registry outside this
 # machine can be reached. containerd pulls it from the loopback registry like any image.
@@ -304,8 +336,6 @@ podLogsDir: "$dir/pod-logs"
 volumePluginDir: "$dir/kubelet/volume-plugins"
 serializeImagePulls: false
 maxPods: 30
-registerWithTaints:
-- {key: dev.trainenv.io/real-node, value: "true", effect: NoSchedule}
 EOF
 kc apply -f - >/dev/null <<EOF
 # The API server calls the kubelet (logs, exec, port-forward) as this user; up.sh made its
@@ -325,9 +355,13 @@ wait_for kubelet "node $node_name did not become Ready" \
   kc wait --for=condition=Ready --timeout=2s "node/$node_name"
 # The TaintNodesByCondition admission put not-ready on it at registration; without the
 # node-lifecycle-controller (see up.sh) nothing else takes it off.
-if kc get node "$node_name" -o jsonpath='{.spec.taints[*].key}' | grep -qw node.kubernetes.io/not-ready; then
-  kc taint nodes "$node_name" node.kubernetes.io/not-ready:NoSchedule- >/dev/null
-fi
+# A node registered by an older node.sh carries dev.trainenv.io/real-node; node-down.sh
+# leaves dev.trainenv.io/down on it. The node is untainted now.
+for t in node.kubernetes.io/not-ready dev.trainenv.io/real-node dev.trainenv.io/down; do
+  if kc get node "$node_name" -o jsonpath='{.spec.taints[*].key}' | grep -qw "$t"; then
+    kc taint nodes "$node_name" "$t-" >/dev/null
+  fi
+done
 say "$node_name Ready"
 
 # --- volumes ----------------------------------------------------------------------------

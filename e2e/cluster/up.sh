@@ -189,11 +189,12 @@ launch kube-apiserver "$api_port" "$(tool kube-apiserver)" \
   --authorization-mode RBAC,Node \
   --kubelet-preferred-address-types InternalIP \
   --kubelet-client-certificate "$pki/kubelet-client.crt" --kubelet-client-key "$pki/kubelet-client.key" \
-  --enable-admission-plugins NodeRestriction,ExtendedResourceToleration \
+  --enable-admission-plugins NodeRestriction \
   --profiling=false
 # PodSecurity, ServiceAccount, NamespaceLifecycle, ResourceQuota, ... are on by default.
-# ExtendedResourceToleration lets pods that request nvidia.com/gpu tolerate the
-# nvidia.com/gpu:NoSchedule taint of the GPU nodes below, as on GKE/AKS GPU pools.
+# Not ExtendedResourceToleration: the GPU nodes below are tainted nvidia.com/gpu:NoSchedule as
+# GPU pools are in GKE, EKS and AKS, and trainenv gives its GPU pods the toleration itself
+# (that plugin is not on everywhere and ignores DRA claims), which this cluster then proves.
 wait_http kube-apiserver "$server/readyz" --cacert "$pki/ca.crt"
 
 # kwok writes node, pod and volume status; give it a dedicated, RBAC-bound identity.
@@ -221,7 +222,7 @@ EOF
 controllers=namespace-controller,serviceaccount-controller,serviceaccount-token-controller
 controllers+=,garbage-collector-controller,root-ca-certificate-publisher-controller
 controllers+=,clusterrole-aggregation-controller,statefulset-controller,replicaset-controller
-controllers+=,deployment-controller,job-controller,cronjob-controller,disruption-controller
+controllers+=,deployment-controller,daemonset-controller,job-controller,cronjob-controller,disruption-controller
 controllers+=,ttl-after-finished-controller,resourcequota-controller
 controllers+=,pod-garbage-collector-controller,endpointslice-controller
 # Without these the pvc-protection/pv-protection finalizers never come off deleted volumes.
@@ -262,6 +263,8 @@ wait_http kwok "http://127.0.0.1:$kwok_port/healthz"
 wait_http registry "http://$registry/v2/"
 
 # --- simulated nodes --------------------------------------------------------------------
+# GPU pools only: the real node (node.sh) is the cluster's CPU node, untainted, so CPU
+# environments and trainenv itself really run; GPU environments tolerate the GPU taint.
 # node NAME POOL INSTANCE CPU MEMORY [GPUS PRODUCT GPU_MEM_MIB DRIVER CUDA COMPUTE FAMILY]
 # prints a Node that kwok manages; GPU labels follow NVIDIA GPU feature discovery.
 node() {
@@ -324,7 +327,6 @@ EOF
   node gpu-a100-1 a100 p4de.24xlarge 96 1152Gi 8 NVIDIA-A100-SXM4-80GB 81920 550.54.15 12.4 8.0 ampere
   node gpu-t4-0 t4 g4dn.12xlarge 48 192Gi 4 Tesla-T4 15360 470.256.02 11.4 7.5 turing
   node gpu-h100-0 h100 p5.48xlarge 192 2048Gi 8 NVIDIA-H100-80GB-HBM3 81920 580.65.06 13.0 9.0 hopper
-  node cpu-0 cpu m5.8xlarge 32 128Gi
 } >"$state/nodes.yaml"
 # Status is only taken from the create request; apply leaves existing nodes' status alone.
 kc apply -f "$state/nodes.yaml" >/dev/null
@@ -371,7 +373,11 @@ if [ -z "$digest" ] || ! in_registry "$digest"; then
   push --tag 12.4,latest --digest-file "$state/sample-image.digest"
   digest=$(cat "$state/sample-image.digest")
 fi
-image=$registry/$repo@$digest
+# Pods reach the registry on the real node's bridge address (node.sh), not on loopback: what
+# runs in the cluster is named by that address. Without the real node, loopback it is.
+cluster_registry=$registry
+[ -s "$state/node/cluster-registry" ] && [ "${TRAINENV_REAL_NODE:-1}" != 0 ] && cluster_registry=$(cat "$state/node/cluster-registry")
+image=$cluster_registry/$repo@$digest
 # Images of other CUDA versions, tagged MAJOR.MINOR, for e2e/cluster/check-pools.sh: one for
 # each pool (H100: CUDA 13.0, T4: 11.4) and two that need more than a pool has (12.8 on an
 # A100, 13.1 anywhere).
@@ -385,7 +391,8 @@ done
 {
   printf 'export %s=%q\n' KUBECONFIG "$state/kubeconfig" TRAINENV_DEV_STATE "$state" \
     TRAINENV_DEV_MANAGER_KUBECONFIG "$state/manager.kubeconfig" \
-    TRAINENV_DEV_REGISTRY "$registry" TRAINENV_SAMPLE_IMAGE "$image"
+    TRAINENV_DEV_REGISTRY "$registry" TRAINENV_CLUSTER_REGISTRY "$cluster_registry" \
+    TRAINENV_CLUSTER_CA "$pki/ca.crt" TRAINENV_SAMPLE_IMAGE "$image"
 } >"$state/env"
 
 if [ -n "${TRAINENV_DEV_HOOK:-}" ]; then
@@ -401,7 +408,8 @@ cat <<EOF
   kubectl get nodes -L nvidia.com/gpu.product,nvidia.com/cuda.runtime-version.full
 
   apiserver  $server   (admin: $state/kubeconfig, non-admin manager identity: $state/manager.kubeconfig)
-  registry   http://$registry   sample image: $image
+  registry   http://$registry (in the cluster: https://$cluster_registry, CA $pki/ca.crt)
+  sample image: $image
   logs       $logs/
   stop       make dev-down   (or: e2e/cluster/down.sh $state [--purge])
 EOF

@@ -37,7 +37,7 @@ type cluster struct {
 	scheme   *runtime.Scheme
 }
 
-// ports are up.sh's and operator.sh's variables; unset ones get the benchmark's own
+// ports are up.sh's variables and the local manager's; unset ones get the benchmark's own
 // defaults, away from make dev's, so that both can run side by side.
 var ports = map[string]string{
 	"TRAINENV_ETCD_PORT": "42379", "TRAINENV_ETCD_PEER_PORT": "42380", "TRAINENV_APISERVER_PORT": "46443",

@@ -1,6 +1,7 @@
 package installtest
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -127,6 +128,23 @@ func TestHelmValues(t *testing.T) {
 	if expr := conds[0].(map[string]any)["expression"]; !strings.Contains(expr.(string), "system:serviceaccount:ops:trainenv-node-agent") {
 		t.Errorf("the agent policy does not name the release's agent: %v", expr)
 	}
+	// A tools image of its own, and a private registry's CA mounted where Go finds it.
+	tdigest := "sha256:" + strings.Repeat("d", 64)
+	objs = helmTemplate(t, "ops", "--set", "image.repository=r.example/tm,image.digest="+digest+
+		",toolsImage.repository=r.example/tools,toolsImage.digest="+tdigest+",registryCA.configMapName=kube-root-ca.crt")
+	d = render.Find(objs, "Deployment", "trainenv-controller-manager")
+	if image, tools := managerImages(t, d); image != "r.example/tm@"+digest || tools != "r.example/tools@"+tdigest {
+		t.Errorf("image %q, TRAINENV_TOOLS_IMAGE %q; want r.example/tm@%s and r.example/tools@%s", image, tools, digest, tdigest)
+	}
+	vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	if len(vols) != 1 || vols[0].(map[string]any)["configMap"].(map[string]any)["name"] != "kube-root-ca.crt" {
+		t.Errorf("volumes %v, want the registry CA ConfigMap kube-root-ca.crt", vols)
+	}
+	containers, _, _ = unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	if env := fmt.Sprint(containers[0].(map[string]any)["env"]); !strings.Contains(env, "SSL_CERT_DIR") {
+		t.Errorf("manager env %s lacks SSL_CERT_DIR", env)
+	}
+
 	off := helmTemplate(t, "ops", "--set", "nodeAgent.enabled=false")
 	for _, o := range off {
 		if o.GetLabels()["app.kubernetes.io/component"] == "node-agent" {

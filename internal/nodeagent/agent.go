@@ -77,10 +77,10 @@ func (a *Agent) Pass(ctx context.Context) error {
 	f := nvmlread.Read(a.NVML)
 	wrote, node, err := a.Publisher.Publish(ctx, f)
 	if err != nil {
-		a.Log.Error(err, "publishing GPU facts failed; retrying next pass", "node", a.Publisher.NodeName)
+		a.Log.Error(err, "publishing GPU facts failed; retrying next pass")
 		return err
 	}
-	a.Log.V(1).Info("GPU facts", "node", node.Name, "nvml", f.NVML, "healthy", f.Healthy, "wrote", wrote)
+	a.Log.V(1).Info("GPU facts", "nvml", f.NVML, "healthy", f.Healthy, "wrote", wrote)
 	a.report(node, f)
 	return nil
 }
@@ -94,9 +94,9 @@ func (a *Agent) report(node *corev1.Node, f gpufacts.Facts) {
 	}
 	a.reported = state
 	if eventType == corev1.EventTypeWarning {
-		a.Log.Info("GPU facts: "+note, "node", node.Name, "reason", reason)
+		a.Log.Info("GPU facts: "+note, "reason", reason)
 	} else {
-		a.Log.Info("GPU facts published", "node", node.Name, "summary", note)
+		a.Log.Info("GPU facts published", "summary", note)
 	}
 	if a.Recorder != nil {
 		a.Recorder.Eventf(node, nil, eventType, reason, eventAction, "%s", note)

@@ -172,7 +172,7 @@ func describe(ret nvml.Return) string {
 	msg := ret.Error()
 	switch ret {
 	case nvml.ERROR_LIBRARY_NOT_FOUND:
-		msg += " (libnvidia-ml.so.1 is not in the container: run it with the NVIDIA runtime class)"
+		msg += " (libnvidia-ml.so.1 is not in the container: this node has no NVIDIA driver, or the pod does not run with the NVIDIA runtime class)"
 	case nvml.ERROR_DRIVER_NOT_LOADED:
 		msg += " (the NVIDIA kernel driver is not loaded on this node)"
 	case nvml.ERROR_NO_PERMISSION:

@@ -151,7 +151,7 @@ func TestNVMLUnavailable(t *testing.T) {
 		want string
 	}{
 		"no libnvidia-ml in the container": {nvmltest.NoNVML(),
-			"the container cannot use the NVIDIA driver: NVML init: ERROR_LIBRARY_NOT_FOUND (libnvidia-ml.so.1 is not in the container: run it with the NVIDIA runtime class)"},
+			"the container cannot use the NVIDIA driver: NVML init: ERROR_LIBRARY_NOT_FOUND (libnvidia-ml.so.1 is not in the container: this node has no NVIDIA driver, or the pod does not run with the NVIDIA runtime class)"},
 		"no permission on the device files": {&mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_NO_PERMISSION }},
 			"the container cannot use the NVIDIA driver: NVML init: ERROR_NO_PERMISSION (no access to /dev/nvidia*)"},
 	}

@@ -90,8 +90,7 @@ func podSpec(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.PodSpec {
 	}
 	withAccess(&spec, te)
 	if gpu := te.Spec.GPU; gpu != nil && gpu.Count > 0 {
-		// GPU nodes are commonly tainted so that only GPU workloads land there.
-		spec.Tolerations = []corev1.Toleration{{Key: gpu.ResourceName, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		spec.Tolerations = gpuTolerations(gpu)
 	}
 	if UsesDRA(te) {
 		withGPUClaim(&spec, in.ClaimTemplate)
@@ -102,6 +101,29 @@ func podSpec(te *trainenvv1.TrainingEnvironment, in Inputs) corev1.PodSpec {
 		}}
 	}
 	return spec
+}
+
+// GPUTaintKey is the taint key of GPU node pools: GKE, EKS and AKS taint GPU node pools
+// nvidia.com/gpu (NoSchedule), and NVIDIA's GPU Operator documentation does the same, so that
+// only pods that use the GPUs land on those expensive nodes.
+const GPUTaintKey = "nvidia.com/gpu"
+
+// gpuTolerations lets a GPU environment's pod onto tainted GPU nodes. The operator sets it
+// itself rather than relying on the ExtendedResourceToleration admission plugin: that plugin
+// is not enabled in every cluster, and it only looks at extended resources, so a pod whose
+// GPUs come from a Dynamic Resource Allocation claim would get no toleration from it. A GPU
+// resource other than nvidia.com/gpu (spec.gpu.resourceName) is tolerated under its own key
+// too, the convention for other vendors' pools.
+func gpuTolerations(gpu *trainenvv1.GPUSpec) []corev1.Toleration {
+	keys := []string{GPUTaintKey}
+	if gpu.ResourceName != "" && gpu.ResourceName != GPUTaintKey {
+		keys = append(keys, gpu.ResourceName)
+	}
+	tolerations := make([]corev1.Toleration, 0, len(keys))
+	for _, k := range keys {
+		tolerations = append(tolerations, corev1.Toleration{Key: k, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+	}
+	return tolerations
 }
 
 func container(te *trainenvv1.TrainingEnvironment, pinnedImage string) corev1.Container {
