@@ -55,6 +55,9 @@ bin=$state/node/bin
 mkdir -p "$bin"
 go -C "$root" build -o "$bin/badimage" ./e2e/badimage
 export COSIGN_PASSWORD='' TUF_ROOT="$images_state/tuf"
+# The cluster registry serves TLS with a certificate of the cluster CA (node.sh): badimage and
+# cosign reach it by the address the environments name, as install.sh does.
+if [ -n "${TRAINENV_CLUSTER_CA:-}" ]; then export SSL_CERT_FILE=$TRAINENV_CLUSTER_CA; fi
 registry_flags=()
 case $ref in 127.*|localhost*) registry_flags+=(--allow-insecure-registry) ;; esac
 cosign_flags=(--tlog-upload=false --yes "${registry_flags[@]}")
@@ -132,7 +135,9 @@ until [ "$(cond gone Ready reason)" = Suspended ] && [ "$(cond gone Ready status
 done
 [ "$(field gone '{.status.image.resolved}')" = "$gone" ] || fail "gone pinned $(field gone '{.status.image.resolved}'), want $gone"
 registry=${gone%%/*} path=${gone#*/}
-curl -fsS -X DELETE "http://$registry/v2/${path%@*}/manifests/${gone#*@}" >/dev/null || fail "deleting the manifest of $gone"
+scheme=http curl_ca=()
+if [ -n "${TRAINENV_CLUSTER_CA:-}" ] && [ "$registry" = "${TRAINENV_CLUSTER_REGISTRY:-}" ]; then scheme=https curl_ca=(--cacert "$TRAINENV_CLUSTER_CA"); fi
+curl -fsS "${curl_ca[@]}" -X DELETE "$scheme://$registry/v2/${path%@*}/manifests/${gone#*@}" >/dev/null || fail "deleting the manifest of $gone"
 kubectl -n "$ns" patch trainingenvironment gone --type merge -p '{"spec":{"suspend":false}}' >/dev/null
 
 warned() { [ -n "$(kubectl -n "$ns" get events --field-selector "involvedObject.name=$1,reason=$2,type=Warning" -o name)" ]; }

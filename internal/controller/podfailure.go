@@ -71,7 +71,7 @@ func pullFailed(pod *corev1.Pod, cs corev1.ContainerStatus, w *corev1.ContainerS
 	}
 	return podStatus{reason: reason, warning: true, message: fmt.Sprintf(
 		"node %s cannot pull the image of container %s of pod %s (%s): %s; %s. The kubelet keeps retrying with back-off; `kubectl describe pod %s` shows the pulls",
-		orUnknownNode(pod.Spec.NodeName), cs.Name, pod.Name, imageOf(pod, cs.Name), truncate(pullErr, maxRawMessage), hint, pod.Name)}
+		orUnknownNode(pod.Spec.NodeName), cs.Name, pod.Name, imageOf(pod, cs), truncate(pullErr, maxRawMessage), hint, pod.Name)}
 }
 
 // pullError is the error of the last pull: the kubelet's message for a failed pull, and
@@ -136,7 +136,7 @@ func imageLacks(pod *corev1.Pod, cs corev1.ContainerStatus) (podStatus, bool) {
 	}
 	return podStatus{reason: lackReasons[lacks[0]], warning: true, message: fmt.Sprintf(
 		"the image %s cannot run this environment: %s. The kubelet restarts the container with back-off; fix the image and set spec.image to it (or change the spec)",
-		imageOf(pod, cs.Name), truncate(detail, maxRawMessage))}, true
+		imageOf(pod, cs), truncate(detail, maxRawMessage))}, true
 }
 
 // containerFailing is WorkloadReady for a failing container of no known cause: the kubelet's
@@ -172,9 +172,15 @@ func lastTermination(cs corev1.ContainerStatus) *corev1.ContainerStateTerminated
 	return nil
 }
 
-func imageOf(pod *corev1.Pod, container string) string {
+// imageOf is the image the kubelet reports for the container (it is the spec's while the
+// container waits), else the spec's: the manager's cache keeps no init containers of pods
+// (cachetransform.go), and the preflight is one.
+func imageOf(pod *corev1.Pod, cs corev1.ContainerStatus) string {
+	if cs.Image != "" {
+		return cs.Image
+	}
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		if c.Name == container {
+		if c.Name == cs.Name {
 			return c.Image
 		}
 	}

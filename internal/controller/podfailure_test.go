@@ -147,3 +147,21 @@ func TestImageReasonsFailThePhase(t *testing.T) {
 		t.Errorf("%s does not put the environment in phase Failed", trainenvv1.ReasonImagePullFailed)
 	}
 }
+
+// The manager's cache strips init containers from pods: the preflight's image comes from its
+// container status, as the kubelet reports it.
+func TestImageOfPrefersTheKubeletsReport(t *testing.T) {
+	cached := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "r/main@sha256:1"}}}}
+	for _, tc := range []struct {
+		cs   corev1.ContainerStatus
+		want string
+	}{
+		{corev1.ContainerStatus{Name: "trainenv-preflight", Image: "r/env@sha256:2"}, "r/env@sha256:2"},
+		{corev1.ContainerStatus{Name: "main"}, "r/main@sha256:1"},
+		{corev1.ContainerStatus{Name: "trainenv-preflight"}, "unknown"},
+	} {
+		if got := imageOf(cached, tc.cs); got != tc.want {
+			t.Errorf("imageOf(%s) = %q, want %q", tc.cs.Name, got, tc.want)
+		}
+	}
+}
