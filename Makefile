@@ -186,7 +186,7 @@ dev: manifests build dev-tools cosign helm mmdebstrap ## Local control plane, a 
 	KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/install.sh $(BIN) $(DEV_STATE)
 
 .PHONY: e2e
-e2e: ## make dev from scratch; check trainenv installed by Helm and the signed samples (and the refused unsigned one), CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, a hardened pod and a real environment (Jupyter, SSH, browser, workspace) on the real node, the kustomize and OLM installs; tear it down.
+e2e: ## make dev from scratch; check trainenv installed by Helm and the signed samples (and the refused unsigned one), CUDA placement on three GPU pools, DRA allocation by the real scheduler, ssh/connect through the plugin, a hardened pod, a real environment (Jupyter, SSH, browser, workspace), bad images and the leader killed mid-batch on the real node, the kustomize and OLM installs; tear it down.
 	$(MAKE) dev-clean
 	trap '$(MAKE) dev-clean' EXIT; $(MAKE) dev access-tools chromium && KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-sample.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-pools.sh $(DEV_STATE) && \
@@ -194,6 +194,8 @@ e2e: ## make dev from scratch; check trainenv installed by Helm and the signed s
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-access.sh $(DEV_STATE) $(ENVTEST_ASSETS) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realnode.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realenv.sh $(DEV_STATE) && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-badinput.sh $(DEV_STATE) $(DEV_STATE)/images && \
+	  KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-leader.sh $(DEV_STATE) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-kustomize.sh $(DEV_STATE) $(BIN) && \
 	  KUBECONFIG=$(DEV_KUBECONFIG) HELM=$(HELM) e2e/cluster/check-olm.sh $(DEV_STATE) $(BIN)
 
@@ -204,6 +206,14 @@ dev-check-realnode: ## On the running local cluster: a hardened pod runs on the 
 .PHONY: dev-check-realenv
 dev-check-realenv: build access-tools chromium ## On the running local cluster: the reference image's environment on the real node, through kubectl, the plugin, ssh, the Jupyter API and headless chromium (e2e/tools/realenv).
 	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-realenv.sh $(DEV_STATE)
+
+.PHONY: dev-check-badinput
+dev-check-badinput: build ## On the running local cluster: images without sshd, without a uid-1000 user, for another CPU, and a digest the node cannot pull each end in a condition that names the problem.
+	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-badinput.sh $(DEV_STATE) $(DEV_STATE)/images
+
+.PHONY: dev-check-leader
+dev-check-leader: ## On the running local cluster: the manager's pod deleted mid-way through a batch; the next leader finishes it with no duplicate and no lost workspace.
+	KUBECONFIG=$(DEV_KUBECONFIG) e2e/cluster/check-leader.sh $(DEV_STATE)
 
 .PHONY: dev-check-kustomize
 dev-check-kustomize: ## On the running local cluster: replace the Helm install with kubectl apply -k config/with-sigstore at the built digest; the manager becomes Ready on the real node (make dev installs Helm's again).

@@ -233,12 +233,11 @@ wait_for registry-node "the registry did not answer on https://$cluster_registry
   curl -fsS --cacert "$pki/ca.crt" "https://$cluster_registry/v2/"
 echo "$cluster_registry" >"$dir/cluster-registry"
 mkdir -p "$ctrd/certs.d/$cluster_registry"
-# The CA on the server itself, not on a [host] entry: containerd falls back to the server
-# when every host fails (a 404 too), and a server without the CA would turn the registry's
-# "manifest unknown" into a certificate error.
 cat >"$ctrd/certs.d/$cluster_registry/hosts.toml" <<EOF
 server = "https://$cluster_registry"
-ca = "$pki/ca.crt"
+[host."https://$cluster_registry"]
+  capabilities = ["pull", "resolve"]
+  ca = "$pki/ca.crt"
 EOF
 
 # --- containerd -------------------------------------------------------------------------

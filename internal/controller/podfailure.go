@@ -172,17 +172,18 @@ func lastTermination(cs corev1.ContainerStatus) *corev1.ContainerStateTerminated
 	return nil
 }
 
-// imageOf is the image the kubelet reports for the container (it is the spec's while the
-// container waits), else the spec's: the manager's cache keeps no init containers of pods
-// (cachetransform.go), and the preflight is one.
+// imageOf is the container's image as the spec names it, else as the kubelet reports it: the
+// manager's cache keeps no init containers of pods (cachetransform.go), and the preflight is
+// one. The kubelet reports the spec's reference while a pull fails, but containerd's image
+// ID (sha256:…) once the container ran, which names nothing a user wrote.
 func imageOf(pod *corev1.Pod, cs corev1.ContainerStatus) string {
-	if cs.Image != "" {
-		return cs.Image
-	}
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		if c.Name == cs.Name {
 			return c.Image
 		}
+	}
+	if cs.Image != "" {
+		return cs.Image
 	}
 	return "unknown"
 }

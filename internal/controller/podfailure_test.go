@@ -158,6 +158,7 @@ func TestImageOfPrefersTheKubeletsReport(t *testing.T) {
 	}{
 		{corev1.ContainerStatus{Name: "trainenv-preflight", Image: "r/env@sha256:2"}, "r/env@sha256:2"},
 		{corev1.ContainerStatus{Name: "main"}, "r/main@sha256:1"},
+		{corev1.ContainerStatus{Name: "main", Image: "sha256:3"}, "r/main@sha256:1"},
 		{corev1.ContainerStatus{Name: "trainenv-preflight"}, "unknown"},
 	} {
 		if got := imageOf(cached, tc.cs); got != tc.want {
