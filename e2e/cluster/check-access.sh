@@ -44,14 +44,7 @@ ok() { passed=$((passed + 1)); echo "e2e access: ok: $*"; }
 
 # --- the environment --------------------------------------------------------------------
 ssh-keygen -q -t ed25519 -N '' -C e2e -f "$work/id_ed25519"
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $ns
-  labels: {pod-security.kubernetes.io/enforce: restricted}
-EOF
-eventually 60 kubectl -n "$ns" get serviceaccount default || fail "no default ServiceAccount in $ns"
+restricted_namespace "$ns" || fail "no default ServiceAccount in $ns"
 kubectl -n "$ns" create secret generic "$te-keys" --from-file=authorized_keys="$work/id_ed25519.pub" \
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply -f - >/dev/null <<EOF

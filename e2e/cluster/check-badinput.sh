@@ -89,14 +89,7 @@ ok "derived and signed: $no_sshd, $no_user, $foreign, $gone"
 
 # --- the environments -------------------------------------------------------------------
 kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $ns
-  labels: {pod-security.kubernetes.io/enforce: restricted}
-EOF
-eventually 60 kubectl -n "$ns" get serviceaccount default || fail "no default ServiceAccount in $ns"
+restricted_namespace "$ns" || fail "no default ServiceAccount in $ns"
 ssh-keygen -q -t ed25519 -N '' -C e2e -f "$work/id_ed25519"
 kubectl -n "$ns" create secret generic keys --from-file=authorized_keys="$work/id_ed25519.pub" >/dev/null
 
@@ -178,11 +171,5 @@ ok "no-sshd with the reference image is Ready on the same workspace claim"
 
 # Give the local volumes back, as check-realnode.sh does: delete the claims, wipe the
 # directories, make the PersistentVolumes Available again.
-pvs=$(kubectl -n "$ns" get pvc -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}')
-kubectl delete namespace "$ns" --wait=true >/dev/null
-for pv in $pvs; do
-  path=$(kubectl get pv "$pv" -o jsonpath='{.spec.local.path}')
-  [[ $path == "$state/node/volumes/"* ]] && find "$path" -mindepth 1 -delete
-  kubectl patch pv "$pv" --type json -p '[{"op": "remove", "path": "/spec/claimRef"}]' >/dev/null
-done
+release_volumes "$state" "$ns"
 echo "e2e badinput: $passed passed, 0 failed"

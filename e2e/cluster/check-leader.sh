@@ -34,14 +34,7 @@ holder() { kubectl -n "$system" get lease "$lease" -o jsonpath='{.spec.holderIde
 old_holder=$(holder) || fail "no leader lease $system/$lease"
 [ -n "$old_holder" ] || fail "the lease $system/$lease has no holder"
 
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $ns
-  labels: {pod-security.kubernetes.io/enforce: restricted}
-EOF
-eventually 60 kubectl -n "$ns" get serviceaccount default || fail "no default ServiceAccount in $ns"
+restricted_namespace "$ns" || fail "no default ServiceAccount in $ns"
 
 start=$(ms)
 for i in $(seq 0 $((batch - 1))); do
@@ -95,11 +88,5 @@ for name in "${!before[@]}"; do
 done
 
 # Give the local volumes back, as the other checks do.
-pvs=$(kubectl -n "$ns" get pvc -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}')
-kubectl delete namespace "$ns" --wait=true >/dev/null
-for pv in $pvs; do
-  path=$(kubectl get pv "$pv" -o jsonpath='{.spec.local.path}')
-  [[ $path == "$state/node/volumes/"* ]] && find "$path" -mindepth 1 -delete
-  kubectl patch pv "$pv" --type json -p '[{"op": "remove", "path": "/spec/claimRef"}]' >/dev/null
-done
+release_volumes "$state" "$ns"
 echo "e2e leader: 1 passed, 0 failed ($batch environments Running $(((done_ms - killed) / 1000)) s after the leader's pod was deleted, $(((done_ms - start) / 1000)) s after apply; leader ${old_holder%%_*} -> ${new_holder%%_*}; each with one StatefulSet and one workspace claim, the old leader's ${#before[@]} claims kept)"

@@ -85,14 +85,7 @@ if [ -z "$(digest unsigned)" ]; then
 fi
 
 # --- 2. trainenv, with the Helm chart ------------------------------------------------------
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $ns
-  labels: {pod-security.kubernetes.io/enforce: restricted}
-EOF
-eventually 60 kubectl -n "$ns" get serviceaccount default || die "no default ServiceAccount in $ns"
+restricted_namespace "$ns" || die "no default ServiceAccount in $ns"
 say "helm upgrade --install trainenv (manager $TRAINENV_MANAGER_DIGEST)"
 # Only what a development cluster needs differs from the chart's defaults (dev-values.yaml:
 # the node agent on the CPU node, the cluster CA for the registry); the images go by digest.

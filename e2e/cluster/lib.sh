@@ -42,3 +42,29 @@ stop() {
   echo "$1 (pid $pid) did not stop; killing it" >&2
   kill -9 "$pid" 2>/dev/null || true
 }
+
+# restricted_namespace NS: creates NS enforcing Pod Security "restricted", as the docs ask of
+# every environment namespace, and waits for its default ServiceAccount (pods need it).
+restricted_namespace() {
+  kubectl apply -f - >/dev/null <<NS
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $1
+  labels: {pod-security.kubernetes.io/enforce: restricted}
+NS
+  eventually 60 kubectl -n "$1" get serviceaccount default
+}
+
+# release_volumes STATE_DIR NS: deletes NS and gives the real node's local volumes its claims
+# held back (reclaim policy Retain): the directories wiped, the PersistentVolumes Available.
+release_volumes() {
+  local pv path pvs
+  pvs=$(kubectl -n "$2" get pvc -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}')
+  kubectl delete namespace "$2" --wait=true >/dev/null
+  for pv in $pvs; do
+    path=$(kubectl get pv "$pv" -o jsonpath='{.spec.local.path}')
+    if [[ $path == "$1/node/volumes/"* ]]; then find "$path" -mindepth 1 -delete; fi
+    kubectl patch pv "$pv" --type json -p '[{"op": "remove", "path": "/spec/claimRef"}]' >/dev/null
+  done
+}
