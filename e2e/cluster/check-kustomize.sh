@@ -30,11 +30,7 @@ fail() {
   exit 1
 }
 
-if "$helm" -n "$ns" status trainenv >/dev/null 2>&1; then
-  "$helm" -n "$ns" uninstall trainenv --wait >/dev/null || fail "helm uninstall"
-fi
-eventually 120 bash -c "! kubectl -n $ns get pods -l app.kubernetes.io/component=manager -o name | grep -q ." ||
-  fail "the Helm release's manager pod is still there"
+remove_helm_release "$helm" "$ns" 2>"$work/why" || fail "$(cat "$work/why")"
 
 # A copy of config/, the image set where config/manager's replacement also copies it into
 # TRAINENV_TOOLS_IMAGE (no kustomize CLI needed: the images stanza is rewritten).
@@ -46,15 +42,7 @@ grep -q "image: $TRAINENV_MANAGER_IMAGE\$" "$work/install.yaml" || fail "the ren
 # The CRDs are still there from the Helm release: take them over.
 kubectl apply --server-side --force-conflicts -f "$work/install.yaml" >/dev/null || fail "kubectl apply"
 
-kubectl -n "$ns" rollout status deployment/trainenv-controller-manager --timeout=180s >/dev/null ||
-  fail "the manager did not become Ready"
-pod=$(kubectl -n "$ns" get pods -l app.kubernetes.io/component=manager -o jsonpath='{.items[0].metadata.name}')
-[ -n "$pod" ] || fail "no manager pod"
-jp() { kubectl -n "$ns" get pod "$pod" -o jsonpath="$1"; }
-[ "$(jp '{.spec.nodeName}')" = "$node" ] || fail "the manager runs on '$(jp '{.spec.nodeName}')', want $node"
-[ "$(jp '{.spec.containers[?(@.name=="manager")].image}')" = "$TRAINENV_MANAGER_IMAGE" ] || fail "the manager runs $(jp '{.spec.containers[0].image}')"
-eventually 60 bash -c "kubectl -n $ns get lease trainenv-manager.trainenv.io -o jsonpath='{.spec.holderIdentity}' | grep -q '^${pod}_'" ||
-  fail "the kustomize-installed manager did not take the leader Lease"
+pod=$(manager_leads "$ns" "$node" "$TRAINENV_MANAGER_IMAGE" 2>"$work/why") || fail "$(cat "$work/why")"
 echo "e2e kustomize: ok: kubectl apply -k config/with-sigstore with the built digest: manager $pod Ready on $node, leader"
 
 # Remove what kustomize installed, but the CRDs (the environments) and the namespaces.

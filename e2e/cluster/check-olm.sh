@@ -31,11 +31,7 @@ fail() {
   exit 1
 }
 
-if "$helm" -n "$ns" status trainenv >/dev/null 2>&1; then
-  "$helm" -n "$ns" uninstall trainenv --wait >/dev/null || fail "helm uninstall"
-fi
-eventually 120 bash -c "! kubectl -n $ns get pods -l app.kubernetes.io/component=manager -o name | grep -q ." ||
-  fail "the previous manager pod is still there"
+remove_helm_release "$helm" "$ns" 2>"$work/why" || fail "$(cat "$work/why")"
 
 manifests=$root/bundle/manifests
 csv=$(find "$manifests" -name '*.clusterserviceversion.yaml' | head -n 1)
@@ -55,15 +51,7 @@ done
 kubectl -n "$ns" apply --server-side --force-conflicts -f "$work/extras.yaml" >/dev/null || fail "applying the bundle's manifests"
 kubectl apply --server-side --force-conflicts -f "$work/strategy.yaml" >/dev/null || fail "applying the install strategy"
 
-kubectl -n "$ns" rollout status deployment/trainenv-controller-manager --timeout=180s >/dev/null ||
-  fail "the manager did not become Ready"
-pod=$(kubectl -n "$ns" get pods -l app.kubernetes.io/component=manager -o jsonpath='{.items[0].metadata.name}')
-[ -n "$pod" ] || fail "no manager pod"
-jp() { kubectl -n "$ns" get pod "$pod" -o jsonpath="$1"; }
-[ "$(jp '{.spec.nodeName}')" = "$node" ] || fail "the manager runs on '$(jp '{.spec.nodeName}')', want $node"
-[ "$(jp '{.spec.containers[?(@.name=="manager")].image}')" = "$TRAINENV_MANAGER_IMAGE" ] || fail "the manager runs $(jp '{.spec.containers[0].image}')"
-eventually 60 bash -c "kubectl -n $ns get lease trainenv-manager.trainenv.io -o jsonpath='{.spec.holderIdentity}' | grep -q '^${pod}_'" ||
-  fail "the manager deployed from the CSV did not take the leader Lease"
+pod=$(manager_leads "$ns" "$node" "$TRAINENV_MANAGER_IMAGE" 2>"$work/why") || fail "$(cat "$work/why")"
 echo "e2e olm: ok: the CSV's install strategy with the built digest: manager $pod Ready on $node under the CSV's permissions, leader"
 
 kubectl delete --ignore-not-found --wait=true -f "$work/strategy.yaml" >/dev/null || fail "removing the install strategy"

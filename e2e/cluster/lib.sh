@@ -68,3 +68,30 @@ release_volumes() {
     kubectl patch pv "$pv" --type json -p '[{"op": "remove", "path": "/spec/claimRef"}]' >/dev/null
   done
 }
+
+# remove_helm_release HELM NS: uninstalls the release trainenv from NS (the chart keeps its
+# CRD, so the environments stay) and waits until no manager pod is left.
+remove_helm_release() {
+  if "$1" -n "$2" status trainenv >/dev/null 2>&1; then
+    "$1" -n "$2" uninstall trainenv --wait >/dev/null || { echo "helm uninstall failed" >&2; return 1; }
+  fi
+  eventually 120 bash -c "! kubectl -n $2 get pods -l app.kubernetes.io/component=manager -o name | grep -q ." ||
+    { echo "the previous manager pod is still there" >&2; return 1; }
+}
+
+# manager_leads NS NODE IMAGE: the manager Deployment in NS rolls out, its pod runs IMAGE on
+# NODE and takes the leader Lease. Prints the pod's name; on failure says why on stderr.
+manager_leads() {
+  local pod at ran
+  kubectl -n "$1" rollout status deployment/trainenv-controller-manager --timeout=180s >/dev/null ||
+    { echo "the manager did not become Ready" >&2; return 1; }
+  pod=$(kubectl -n "$1" get pods -l app.kubernetes.io/component=manager -o jsonpath='{.items[0].metadata.name}')
+  [ -n "$pod" ] || { echo "no manager pod" >&2; return 1; }
+  at=$(kubectl -n "$1" get pod "$pod" -o jsonpath='{.spec.nodeName}')
+  [ "$at" = "$2" ] || { echo "the manager runs on '$at', want $2" >&2; return 1; }
+  ran=$(kubectl -n "$1" get pod "$pod" -o jsonpath='{.spec.containers[?(@.name=="manager")].image}')
+  [ "$ran" = "$3" ] || { echo "the manager runs $ran, want $3" >&2; return 1; }
+  eventually 60 bash -c "kubectl -n $1 get lease trainenv-manager.trainenv.io -o jsonpath='{.spec.holderIdentity}' | grep -q '^${pod}_'" ||
+    { echo "the manager $pod did not take the leader Lease" >&2; return 1; }
+  echo "$pod"
+}
