@@ -22,11 +22,17 @@ import (
 // envelope in the .att manifest, beside any attestations already there.
 func AttestWithKey(t testing.TB, img string, key *ecdsa.PrivateKey, predicateType, predicate string) {
 	t.Helper()
-	ref, err := name.NewDigest(img)
+	sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
+	Attest(t, img, sv, predicateType, predicate)
+}
+
+// Attest is AttestWithKey with any signer.
+func Attest(t testing.TB, img string, sv signature.Signer, predicateType, predicate string) {
+	t.Helper()
+	ref, err := name.NewDigest(img)
 	if err != nil {
 		t.Fatal(err)
 	}

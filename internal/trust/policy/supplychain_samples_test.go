@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -9,17 +8,13 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
-	"github.com/sigstore/cosign/v2/pkg/types"
 	pcv1alpha1 "github.com/sigstore/policy-controller/pkg/apis/policy/v1alpha1"
-	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	trainenvv1 "github.com/trainenv/trainenv/api/v1alpha1"
 	"github.com/trainenv/trainenv/internal/testutil/registrytest"
+	"github.com/trainenv/trainenv/internal/testutil/sigstoretest"
 	"github.com/trainenv/trainenv/internal/trust"
 )
 
@@ -78,25 +73,7 @@ const cycloneDXSBOM = `{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,
 // (`cosign attest --type ...`: the .att manifest).
 func (s signer) attestLegacy(t testing.TB, img, predicateType, predicate string) {
 	t.Helper()
-	ref := digest(t, img)
-	stmt := fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v0.1","predicateType":%q,"subject":[{"name":%q,"digest":{"sha256":%q}}],"predicate":%s}`,
-		predicateType, ref.Repository.Name(), strings.TrimPrefix(ref.DigestStr(), "sha256:"), predicate)
-	env, err := dsse.WrapSigner(s.sv, types.IntotoPayloadType).SignMessage(bytes.NewReader([]byte(stmt)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	att, err := static.NewAttestation(env, static.WithLayerMediaType(types.DssePayloadType),
-		static.WithAnnotations(map[string]string{"predicateType": predicateType}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	se, err := mutate.AttachAttestationToEntity(ociremote.SignedUnknown(ref), att)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociremote.WriteAttestations(ref.Repository, se); err != nil {
-		t.Fatal(err)
-	}
+	sigstoretest.Attest(t, img, s.sv, predicateType, predicate)
 }
 
 func TestVulnerabilityGateSample(t *testing.T) {
