@@ -138,7 +138,7 @@ FUZZ_TARGETS := \
 fuzz: ## Fuzz image references, NVIDIA_REQUIRE_CUDA, image env, node labels, DRA device selectors, authorized_keys and policy globs (FUZZ_TIME each).
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZ_TIME)"; \
-	  go test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) -exec 'env GOMAXPROCS=1' || exit 1; \
+	  hack/fuzz.sh $${t%%:*} $${t#*:} $(FUZZ_TIME) || exit 1; \
 	done
 
 .PHONY: kyverno-policies
